@@ -1,0 +1,3 @@
+from lesionres.cli import main
+
+main()
