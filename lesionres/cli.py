@@ -1,0 +1,160 @@
+"""Command line: ``python -m lesionres {fit,validate,test,predict,synth,check,score,analyze,study}``.
+
+``fit``/``validate``/``test``/``predict`` go through LightningCLI (``--help``, ``--config``,
+``--print_config``); the other subcommands are plain functions dispatched first. Without a
+``--config``, the shipped ``default.yaml`` (the synthetic dataset, sized for a CPU) applies.
+Expected failures print one line, ``error: <file or option>: <problem>``, and exit with 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["CONFIG_DIR", "LesionCLI", "main"]
+
+CONFIG_DIR = Path(str(resources.files("lesionres") / "configs"))
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+USAGE = """usage: python -m lesionres COMMAND [options]
+
+Lightning commands (each takes --help, --config FILE, --print_config):
+  fit        train the 3D U-Net (default: built-in synthetic data, CPU-sized)
+  validate   validation metrics of a checkpoint (--ckpt_path)
+  test       score the test scans under every resolution condition -> results.csv
+  predict    lesion masks for new scans, written in each scan's own space
+Other commands:
+  synth      write the synthetic ATLAS-like / ISLES-like datasets
+  check      validate a dataset before training (readable, finite, binary masks, geometry)
+  score      score prediction masks against ground truth into results.csv
+  analyze    statistics, tables, figures and report from results.csv
+  study      fit, test and analyze in one run folder
+
+Shipped configs (pass the name to --config): {configs}
+"""
+
+
+def _resolve_configs(args: list[str]) -> list[str]:
+    """Let ``--config paper.yaml`` find the configs shipped in the package."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--config" and not Path(out[i + 1]).exists() and (CONFIG_DIR / out[i + 1]).exists():
+            out[i + 1] = str(CONFIG_DIR / out[i + 1])
+    for i, arg in enumerate(out):
+        name = arg.partition("=")[2]
+        if arg.startswith("--config=") and not Path(name).exists() and (CONFIG_DIR / name).exists():
+            out[i] = f"--config={CONFIG_DIR / name}"
+    return out
+
+
+def _lightning_cli(args: list[str]):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.cli import LightningCLI
+
+    from lesionres.data.datamodule import LesionDataModule
+    from lesionres.module import LesionSegmenter
+    from lesionres.results import ResultsWriter
+
+    class LesionCLI(LightningCLI):
+        """LightningCLI with the results writer and checkpointing always configured."""
+
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.add_lightning_class_args(ResultsWriter, "results")
+            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            parser.set_defaults(
+                {
+                    "checkpoint.monitor": "val_dice",
+                    "checkpoint.mode": "max",
+                    "checkpoint.save_last": True,
+                    "checkpoint.filename": "best-{epoch:03d}-{val_dice:.3f}",
+                    "checkpoint.auto_insert_metric_name": False,
+                }
+            )
+
+        def before_fit(self) -> None:
+            self._check_data()
+
+        def before_test(self) -> None:
+            self._check_data()
+
+        def _check_data(self) -> None:
+            datamodule = self.datamodule
+            datamodule.prepare_data()
+            datamodule.setup("fit")
+            try:
+                from lesionres.data.validation import validate_for_run
+            except ImportError:  # validation module not available
+                return
+            records = [r for part in datamodule.records.values() for r in part]
+            cache = Path(datamodule.root) / "splits" / "check-cache.json"
+            for warning in validate_for_run(records, cache):
+                print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
+
+        def after_fit(self) -> None:
+            callback = self.trainer.checkpoint_callback
+            if callback is None or not self.trainer.is_global_zero:
+                return
+            score = callback.best_model_score
+            best = f"{float(score):.4f}" if score is not None else "n/a"
+            print(f"\nBest validation Dice: {best}")
+            print(f"Best checkpoint:      {callback.best_model_path}")
+            print(f"Last checkpoint:      {callback.last_model_path}")
+            print(f"TensorBoard:          tensorboard --logdir {Path(self.trainer.log_dir).parent}")
+
+    return LesionCLI(
+        LesionSegmenter,
+        LesionDataModule,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+def main(args: list[str] | None = None) -> int | None:
+    """Entry point; ``args`` defaults to ``sys.argv[1:]`` (tests pass a list)."""
+    from lesionres.errors import LesionresError
+
+    args = list(sys.argv[1:] if args is None else args)
+    if not args or args[0] in ("-h", "--help"):
+        configs = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml")))
+        print(USAGE.format(configs=configs))
+        return 0
+    command, rest = args[0], args[1:]
+    try:
+        if command in LIGHTNING_COMMANDS:
+            if not any(a == "--config" or a.startswith("--config=") for a in rest) and not any(
+                a in ("-h", "--help") for a in rest
+            ):
+                rest = ["--config", str(CONFIG_DIR / "default.yaml"), *rest]
+            _lightning_cli([command, *_resolve_configs(rest)])
+            return 0
+        runner = _plain_command(command)
+        return runner(rest)
+    except LesionresError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _plain_command(command: str):
+    from lesionres.errors import LesionresError
+
+    if command == "synth":
+        from lesionres.data.synthetic import synth_main
+
+        return synth_main
+    if command == "check":
+        from lesionres.data.validation import check_main
+
+        return check_main
+    if command == "score":
+        from lesionres.scoring import score_main
+
+        return score_main
+    if command == "analyze":
+        from lesionres.analysis import analyze_main
+
+        return analyze_main
+    if command == "study":
+        from lesionres.study import study_main
+
+        return study_main
+    raise LesionresError(f"unknown command {command!r}; run `python -m lesionres --help`")

@@ -1,0 +1,216 @@
+"""``LesionDataModule``: ATLAS, ISLES, plain folders or the built-in synthetic set, split by
+subject, preprocessed as in the study, with the test-time resolution conditions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from lesionres.conditions import Condition, ExternalTestSet, preset_conditions
+from lesionres.data.datasets import ConditionDataset, PreprocessedCache, TrainDataset, VolumeDataset
+from lesionres.data.grid import ModelGrid, spacing_of
+from lesionres.data.io import load_volume
+from lesionres.data.layouts import DatasetKind, IslesModality, SubjectRecord, find_subjects
+from lesionres.data.split import STUDY_TEST_FRACTION, STUDY_VAL_FRACTION, load_or_make_split, write_json
+from lesionres.errors import LesionresError
+
+__all__ = ["LesionDataModule"]
+
+
+def _first_item(batch: list[dict]) -> dict:
+    return batch[0]
+
+
+class LesionDataModule(pl.LightningDataModule):
+    """Data for training and testing the lesion segmenter.
+
+    Args:
+        dataset: Layout of ``root``: ``synthetic`` (generated on first use), ``atlas``
+            (ATLAS v2.0 BIDS), ``isles22`` (either ISLES 2022 layout) or ``folder``
+            (``images/`` + ``masks/``, or a CSV of image,mask).
+        root: Dataset folder (or CSV). For ``synthetic`` the folder to generate into.
+        modality: ISLES 2022 modality used as the image (ISLES has no T1w).
+        val_fraction: Share of subjects for validation (study: 100 of 655).
+        test_fraction: Share of subjects for testing (study: 155 of 655).
+        seed: Seed of the subject-level split (and of the synthetic data).
+        split_file: JSON file freezing the split; made on first use and reused after.
+            Default: ``<root>/splits/split-seed<seed>.json`` (beside the data, so ``fit`` and
+            ``test`` share it), copied into each run folder.
+        target_shape: Model grid shape; each axis divisible by ``2**depth`` of the U-Net.
+        target_spacing: Model grid voxel size in mm; ``None`` keeps the training data's own.
+        patch_size: ``None`` trains on whole volumes (the study); else random patches.
+        samples_per_volume: Patches per training subject per epoch.
+        lesion_fraction: Share of patches centred on a lesion voxel.
+        batch_size: Training batch size (validation and test use 1 volume per step).
+        num_workers: Data-loading worker processes.
+        augment: Random flips and intensity jitter in training.
+        cache_dir: Preprocessed-volume cache (``.npy``); ``auto`` is
+            ``$LESIONRES_CACHE`` or ``~/.cache/lesionres``; ``None`` turns it off.
+        conditions: Test-time resolution conditions; ``None`` takes ``condition_preset``.
+        condition_preset: ``study`` (original, crude x2, linear x2, acquisition 1x1x5 mm),
+            ``sweep`` (factors 1.5-4 and 3/5/7 mm slices) or ``none`` (original only).
+        external: Extra test cohorts scored as they are (e.g. ISLES 2022). For ``synthetic``
+            the generated ISLES-like set is added when this is ``None``.
+        synthetic_subjects: ATLAS-like subjects to generate.
+        synthetic_isles_subjects: ISLES-like subjects to generate.
+        synthetic_spacing: Voxel size (mm) of the generated ATLAS-like set.
+    """
+
+    def __init__(
+        self,
+        dataset: DatasetKind = "synthetic",
+        root: str = "data/synthetic",
+        modality: IslesModality = "dwi",
+        val_fraction: float = STUDY_VAL_FRACTION,
+        test_fraction: float = STUDY_TEST_FRACTION,
+        seed: int = 42,
+        split_file: str | None = None,
+        target_shape: tuple[int, int, int] = (208, 240, 192),
+        target_spacing: tuple[float, float, float] | None = None,
+        patch_size: tuple[int, int, int] | None = None,
+        samples_per_volume: int = 1,
+        lesion_fraction: float = 2 / 3,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        augment: bool = False,
+        cache_dir: str | None = "auto",
+        conditions: list[Condition] | None = None,
+        condition_preset: Literal["study", "sweep", "none"] = "study",
+        external: list[ExternalTestSet] | None = None,
+        synthetic_subjects: int = 40,
+        synthetic_isles_subjects: int = 10,
+        synthetic_spacing: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.root = Path(root).expanduser()
+        self.grid: ModelGrid | None = None
+        self.split: dict[str, list[str]] = {}
+        self.records: dict[str, list[SubjectRecord]] = {}
+        self.test_sets: list[tuple[str, ConditionDataset]] = []
+
+    # ----------------------------------------------------------------- discovery and split
+    @property
+    def data_root(self) -> Path:
+        """Folder the finder searches (the ATLAS-like tree for synthetic data)."""
+        return self.root / "ATLAS_2" if self.hparams.dataset == "synthetic" else self.root
+
+    @property
+    def external_sets(self) -> list[ExternalTestSet]:
+        if self.hparams.external is not None:
+            return list(self.hparams.external)
+        if self.hparams.dataset == "synthetic" and self.hparams.synthetic_isles_subjects > 0:
+            return [ExternalTestSet("isles22", str(self.root / "ISLES22"), "isles22", "dwi")]
+        return []
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return list(self.hparams.conditions or preset_conditions(self.hparams.condition_preset))
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic dataset on first use (nothing is downloaded)."""
+        if self.hparams.dataset != "synthetic" or (self.root / "synthetic.json").exists():
+            return
+        from lesionres.data.synthetic import generate_synthetic
+
+        generate_synthetic(
+            self.root,
+            n=self.hparams.synthetic_subjects,
+            n_isles=self.hparams.synthetic_isles_subjects,
+            seed=self.hparams.seed,
+            spacing=self.hparams.synthetic_spacing,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Find subjects, freeze the split and decide the model grid."""
+        if self.records:
+            return
+        found = find_subjects(self.hparams.dataset, self.data_root, self.hparams.modality)
+        by_id = {r.subject_id: r for r in found}
+        if len(by_id) != len(found):
+            raise LesionresError(f"{self.data_root}: duplicate subject ids in the dataset")
+        split_file = Path(self.hparams.split_file or self.root / "splits" / f"split-seed{self.hparams.seed}.json")
+        self.split = load_or_make_split(
+            split_file, sorted(by_id), self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.seed
+        )
+        self.records = {part: [by_id[i] for i in ids] for part, ids in self.split.items()}
+        if self.grid is None:
+            self.grid = self._infer_grid()
+        if self.trainer is not None and self.trainer.log_dir and self.trainer.is_global_zero:
+            write_json(Path(self.trainer.log_dir) / "split.json", self.split)
+
+    def _infer_grid(self) -> ModelGrid:
+        spacing = self.hparams.target_spacing
+        if spacing is None:
+            reference = (self.records["train"] or self.records["test"])[0]
+            _, affine = load_volume(reference.mask or reference.image)
+            spacing = tuple(round(s, 4) for s in spacing_of(affine))
+        return ModelGrid(tuple(float(s) for s in spacing), tuple(int(s) for s in self.hparams.target_shape))
+
+    @property
+    def cache(self) -> PreprocessedCache:
+        directory = self.hparams.cache_dir
+        if directory == "auto":
+            directory = os.environ.get("LESIONRES_CACHE", "~/.cache/lesionres")
+        return PreprocessedCache(directory, self.grid)
+
+    # ----------------------------------------------------------------------- dataloaders
+    def _loader(self, dataset, shuffle: bool, batch_size: int = 1, collate_fn=None) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=workers > 0 and collate_fn is None,
+            collate_fn=collate_fn,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        augmentation = None
+        model = self.trainer.lightning_module if self.trainer else None
+        if model is not None and hasattr(model, "training_augmentation"):
+            augmentation = model.training_augmentation()
+        dataset = TrainDataset(
+            self.records["train"],
+            self.cache,
+            self.hparams.patch_size,
+            self.hparams.samples_per_volume,
+            self.hparams.lesion_fraction,
+            self.hparams.augment,
+            augmentation,
+        )
+        return self._loader(dataset, shuffle=True, batch_size=self.hparams.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(VolumeDataset(self.records["val"], self.cache), shuffle=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """One loader per condition on the test split, then one per external cohort."""
+        self.grid = self._checkpoint_grid() or self.grid
+        self.test_sets = [
+            (c.name, ConditionDataset(self.records["test"], c, self.grid)) for c in self.conditions
+        ]
+        for external in self.external_sets:
+            records = find_subjects(external.dataset, external.root, external.modality)
+            self.test_sets.append((external.name, ConditionDataset(records, Condition(external.name), self.grid)))
+        names = self.test_names
+        if len(set(names)) != len(names):
+            raise LesionresError(f"condition names must be unique, got {names}")
+        return [self._loader(ds, shuffle=False, collate_fn=_first_item) for _, ds in self.test_sets]
+
+    @property
+    def test_names(self) -> list[str]:
+        """Condition names, in test-dataloader order."""
+        return [name for name, _ in self.test_sets]
+
+    def _checkpoint_grid(self) -> ModelGrid | None:
+        """The grid the loaded model was trained on, when a checkpoint recorded one."""
+        model = self.trainer.lightning_module if self.trainer else None
+        return getattr(model, "model_grid", None)

@@ -1,0 +1,229 @@
+"""``LesionSegmenter``: the LightningModule that trains the 3D U-Net and scores test scans."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.loggers import TensorBoardLogger
+from torchmetrics import MetricCollection
+from torchmetrics.classification import BinarySpecificity
+from torchmetrics.segmentation import DiceScore
+
+from lesionres.data.grid import ModelGrid
+from lesionres.inference import sliding_window
+from lesionres.metrics import score_masks
+from lesionres.models import NormKind, UNet3D
+
+__all__ = ["LesionSegmenter"]
+
+
+class LesionSegmenter(pl.LightningModule):
+    """3D U-Net lesion segmentation, trained with BCE (the study) or Dice+BCE.
+
+    Args:
+        base_channels: U-Net feature maps at the first level (doubled per level).
+        depth: U-Net down-sampling steps; volumes and patches must be divisible by
+            ``2**depth``.
+        norm: Normalisation after each convolution.
+        dropout: ``Dropout3d`` probability in each block.
+        loss: ``bce`` (binary cross-entropy on logits, the study's) or ``dice_bce``.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        threshold: Probability above which a voxel is lesion (metrics, test, predict).
+        inference: ``full`` feeds whole volumes; ``sliding`` tiles them with windows of
+            ``window`` voxels (for volumes too big for the GPU).
+        window: Sliding-window shape; ``None`` uses 128 per axis.
+        overlap: Sliding-window overlap share.
+        connectivity: Voxel connectivity of lesion components in test metrics (26 as in
+            ISLES'22; 6 as in the ATLAS challenge code).
+        empty_convention: Metric values when ground truth and prediction are both empty:
+            ``one`` (ATLAS/ISLES challenge code) or ``nan`` (nnU-Net, MONAI).
+        channels_last: Use ``channels_last_3d`` memory format (measure: slower on CPU).
+        compile: Wrap the network in ``torch.compile``.
+    """
+
+    def __init__(
+        self,
+        base_channels: int = 16,
+        depth: int = 4,
+        norm: NormKind = "instance",
+        dropout: float = 0.0,
+        loss: Literal["bce", "dice_bce"] = "bce",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        threshold: float = 0.5,
+        inference: Literal["full", "sliding"] = "full",
+        window: tuple[int, int, int] | None = None,
+        overlap: float = 0.5,
+        connectivity: Literal[6, 18, 26] = 26,
+        empty_convention: Literal["one", "nan"] = "one",
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = UNet3D(1, 1, base_channels, depth, norm, dropout)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last_3d)
+        self.forward_net = torch.compile(self.net) if compile else self.net
+        metrics = MetricCollection(
+            {
+                "dice": DiceScore(num_classes=1, average="micro", aggregation_level="samplewise"),
+                "specificity": BinarySpecificity(),
+            }
+        )
+        self.train_metrics = metrics.clone(prefix="train_")
+        self.val_metrics = metrics.clone(prefix="val_")
+        self.model_grid: ModelGrid | None = None
+        self.completed: set[tuple[str, str]] = set()  # (subject, condition) rows already written
+        self._overlay: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------------ network
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits for a ``(N, 1, X, Y, Z)`` batch."""
+        if self.hparams.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last_3d)
+        return self.forward_net(image)
+
+    def predict_logits(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits for a whole volume, by full-volume or sliding-window inference."""
+        if self.hparams.inference == "sliding":
+            window = self.hparams.window or (128, 128, 128)
+            return sliding_window(self, image, window, self.hparams.overlap)
+        return self(image)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        bce = F.binary_cross_entropy_with_logits(logits.float(), target)
+        if self.hparams.loss == "bce":
+            return bce
+        prob = torch.sigmoid(logits.float())
+        dims = tuple(range(1, prob.ndim))
+        intersection = (prob * target).sum(dims)
+        soft_dice = (2 * intersection + 1) / (prob.sum(dims) + target.sum(dims) + 1)
+        return bce + (1 - soft_dice).mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.parameters(),
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+            fused=torch.cuda.is_available() and self.device.type == "cuda",
+        )
+
+    # ------------------------------------------------------------------- train and validate
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if getattr(datamodule, "grid", None) is not None:
+            self.model_grid = datamodule.grid
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["image"])
+        loss = self.loss(logits, batch["mask"])
+        self.train_metrics.update(self._binarise(logits), batch["mask"].long())
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self.predict_logits(batch["image"])
+        self.log("val_loss", self.loss(logits, batch["mask"]), batch_size=len(logits))
+        prediction = self._binarise(logits)
+        self.val_metrics.update(prediction, batch["mask"].long())
+        lesion_voxels = batch["mask"][0, 0].sum(dim=(0, 1))
+        if self._overlay is None or lesion_voxels.max() > self._overlay[2][0, 0].sum():
+            z = int(lesion_voxels.argmax())  # axial slice through the most lesion
+            self._overlay = (batch["image"][0, 0, :, :, z], prediction[0, 0, :, :, z], batch["mask"][:1, :1, :, :, z])
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        values = {k: torch.nan_to_num(v, nan=0.0) for k, v in values.items()}
+        self.log_dict(values, prog_bar=True)
+        self.val_metrics.reset()
+        if self._overlay is not None and isinstance(self.logger, TensorBoardLogger):
+            image, prediction, truth = self._overlay
+            self.logger.experiment.add_image(
+                "val_overlay", _overlay_rgb(image, prediction, truth[0, 0]), self.global_step
+            )
+        self._overlay = None
+
+    def _binarise(self, logits: torch.Tensor) -> torch.Tensor:
+        # sigmoid(x) >= t  <=>  x >= logit(t): no sigmoid pass needed
+        t = self.hparams.threshold
+        return (logits >= math.log(t / (1 - t))).long()
+
+    # ------------------------------------------------------------------------------ test
+    def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> dict | None:
+        """Score one scan under one condition against its original mask, on its own grid."""
+        record, condition = item["record"], item["condition"]
+        if (record.subject_id, condition.name) in self.completed:
+            return None
+        row = {
+            "subject_id": record.subject_id,
+            "dataset": record.dataset,
+            "cohort": record.cohort,
+            "condition": condition.name,
+            "method": condition.method,
+            "factor": condition.factor_label,
+            "spacing_mm": condition.spacing_label,
+            "threshold": self.hparams.threshold,
+            "error": item.get("error", ""),
+        }
+        if row["error"]:
+            return {"row": row}
+        try:
+            probability = self.predict_probabilities(item["image"], item["mapping"])
+            prediction = probability >= self.hparams.threshold
+            row.update(
+                score_masks(
+                    prediction,
+                    item["mask"] > 0,
+                    item["spacing"],
+                    connectivity=self.hparams.connectivity,
+                    empty=self.hparams.empty_convention,
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - one bad scan must not stop the run
+            row["error"] = f"{type(error).__name__}: {error}"
+            return {"row": row}
+        return {"row": row, "probability": probability, "prediction": prediction, "item": item}
+
+    @torch.no_grad()
+    def predict_probabilities(self, image: torch.Tensor, mapping) -> np.ndarray:
+        """Probabilities for one model-grid image ``(1, X, Y, Z)``, on the scan's own grid."""
+        logits = self.predict_logits(image[None].to(self.device))
+        probability = torch.sigmoid(logits.float())[0].cpu()
+        return mapping.to_native(probability)[0].numpy()
+
+    def predict_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        if "error" in item:
+            return {"item": item}
+        return {"item": item, "probability": self.predict_probabilities(item["image"], item["mapping"])}
+
+    # ---------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.model_grid is not None:
+            checkpoint["model_grid"] = self.model_grid.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "model_grid" in checkpoint:
+            self.model_grid = ModelGrid.from_dict(checkpoint["model_grid"])
+
+
+def _overlay_rgb(image: torch.Tensor, prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """A ``(3, H, W)`` picture: grey image, ground truth in green, prediction in red (overlap
+    yellow), rotated so anterior is up as radiologists expect."""
+    image = image.float().cpu()
+    low, high = torch.quantile(image, 0.01), torch.quantile(image, 0.99)
+    grey = ((image - low) / (high - low + 1e-6)).clamp(0, 1)
+    rgb = torch.stack([grey, grey, grey]) * 0.7
+    rgb[0] = torch.where(prediction.cpu() > 0, 1.0, rgb[0])
+    rgb[1] = torch.where(truth.cpu() > 0, 1.0, rgb[1])
+    return rgb.transpose(1, 2).flip(1)

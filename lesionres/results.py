@@ -1,0 +1,177 @@
+"""The per-scan results table: one row per (scan, condition), written as each scan finishes.
+
+``results.csv`` is appended to and flushed row by row, so an interrupted ``test`` loses at most
+the scan in flight; a rerun skips the (scan, condition) rows already written. At the end of a
+run the table is de-duplicated (DDP pads its last batches with repeated scans), sorted and
+rewritten atomically, and a per-condition summary is printed and logged to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from lesionres.data.io import save_volume
+from lesionres.metrics import METRIC_COLUMNS
+
+__all__ = ["RESULT_COLUMNS", "ResultsWriter", "read_rows", "summarize_rows", "write_rows"]
+
+RESULT_COLUMNS = (
+    "subject_id",
+    "dataset",
+    "cohort",
+    "condition",
+    "method",
+    "factor",
+    "spacing_mm",
+    "threshold",
+    *METRIC_COLUMNS,
+    "error",
+)
+SUMMARY_METRICS = ("dice", "precision", "recall", "hd95_mm", "lesion_f1", "abs_volume_diff_ml")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a results CSV; a last line cut off by a crash is dropped."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row for row in rows if row.get("error") is not None]
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` to ``path`` atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
+    with os.fdopen(handle, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return "" if value is None else str(value)
+
+
+def summarize_rows(rows: list[dict], metrics=SUMMARY_METRICS) -> list[dict]:
+    """Per condition: n scans, failures, and mean, sd and median of the main metrics."""
+    summary = []
+    for condition in dict.fromkeys(row["condition"] for row in rows):
+        chosen = [r for r in rows if r["condition"] == condition]
+        ok = [r for r in chosen if not r.get("error")]
+        entry = {"condition": condition, "n": len(ok), "failed": len(chosen) - len(ok)}
+        for metric in metrics:
+            values = np.array([float(r[metric]) for r in ok if r.get(metric) not in ("", None)])
+            values = values[np.isfinite(values)]
+            entry[metric] = (
+                (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0, np.median(values))
+                if len(values)
+                else (math.nan, math.nan, math.nan)
+            )
+        summary.append(entry)
+    return summary
+
+
+class ResultsWriter(pl.Callback):
+    """Writes ``results.csv`` during ``test`` (and optionally the predicted masks).
+
+    Args:
+        path: The results table; default ``<run folder>/results.csv``. Point a rerun at the
+            same file to resume: rows already there are skipped.
+        save_predictions: Also write each prediction as NIfTI on the mask's grid, named
+            ``<condition>/<subject>_desc-lesion_mask.nii.gz`` beside the table.
+        save_probabilities: Also write ``..._desc-lesion_probseg.nii.gz``.
+    """
+
+    def __init__(
+        self, path: str | None = None, save_predictions: bool = False, save_probabilities: bool = False
+    ) -> None:
+        self.path = Path(path) if path else None
+        self.save_predictions = save_predictions
+        self.save_probabilities = save_probabilities
+        self._handle = None
+        self._writer = None
+
+    @property
+    def _rank_path(self) -> Path:
+        return self._target if self._world == 1 else self._target.with_suffix(f".rank{self._rank}.csv")
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._target = self.path or Path(trainer.log_dir or ".") / "results.csv"
+        self._world, self._rank = trainer.world_size, trainer.global_rank
+        done = read_rows(self._target) + read_rows(self._rank_path)
+        pl_module.completed = {(r["subject_id"], r["condition"]) for r in done}
+        if self._world == 1 and done:
+            write_rows(self._target, done)  # drop a half-written last line before appending
+        self._target.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self._rank_path.exists()
+        self._handle = self._rank_path.open("a", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        if fresh:
+            self._writer.writeheader()
+        if done and trainer.is_global_zero:
+            print(f"Resuming {self._target}: {len(done)} rows already written are skipped.")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not outputs:
+            return
+        row = outputs["row"]
+        if "prediction" in outputs and (self.save_predictions or self.save_probabilities):
+            folder = self._target.parent / "predictions" / row["condition"]
+            affine = outputs["item"]["affine"]
+            stem = row["subject_id"]
+            if self.save_predictions:
+                save_volume(folder / f"{stem}_desc-lesion_mask.nii.gz", outputs["prediction"], affine)
+            if self.save_probabilities:
+                save_volume(folder / f"{stem}_desc-lesion_probseg.nii.gz", outputs["probability"], affine)
+        self._writer.writerow({k: _format(v) for k, v in row.items()})
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._handle.close()
+        trainer.strategy.barrier()
+        if not trainer.is_global_zero:
+            return
+        rows = read_rows(self._target)
+        parts = sorted(self._target.parent.glob(self._target.stem + ".rank*.csv"))
+        for part in parts:
+            rows += read_rows(part)
+        order = {name: i for i, name in enumerate(getattr(trainer.datamodule, "test_names", []))}
+        unique = {(r["subject_id"], r["condition"]): r for r in rows}  # DDP repeats; last wins
+        rows = sorted(unique.values(), key=lambda r: (order.get(r["condition"], len(order)), r["condition"], r["subject_id"]))
+        write_rows(self._target, rows)
+        for part in parts:
+            part.unlink()
+        self._report(trainer, rows)
+
+    def _report(self, trainer: pl.Trainer, rows: list[dict]) -> None:
+        summary = summarize_rows(rows)
+        print(f"\nResults: {self._target} ({len(rows)} rows)")
+        header = f"{'condition':<24}{'n':>4}{'fail':>5}" + "".join(f"{m:>24}" for m in SUMMARY_METRICS)
+        print(header)
+        for entry in summary:
+            cells = "".join(
+                f"{f'{mean:.3f}±{sd:.3f} ({median:.3f})':>24}" for mean, sd, median in (entry[m] for m in SUMMARY_METRICS)
+            )
+            print(f"{entry['condition']:<24}{entry['n']:>4}{entry['failed']:>5}{cells}")
+        print("cells: mean±sd (median); failed rows carry their error in the table")
+        logger = trainer.logger
+        if isinstance(logger, TensorBoardLogger):
+            for entry in summary:
+                for metric in SUMMARY_METRICS:
+                    mean = entry[metric][0]
+                    if math.isfinite(mean):
+                        logger.experiment.add_scalar(f"test/{entry['condition']}/{metric}_mean", mean, 0)
+            logger.experiment.flush()
