@@ -1,0 +1,38 @@
+"""Named conditions: naming, validation, presets."""
+
+import pytest
+
+from lesionres.conditions import Condition, preset_conditions
+from lesionres.errors import LesionresError
+
+
+def test_names_are_derived_from_method_and_resolution():
+    assert Condition().name == "original"
+    assert Condition(method="crude", factor=[2]).name == "crude_x2"
+    assert Condition(method="linear", factor=[2, 2, 1]).name == "linear_x2x2x1"
+    assert Condition(method="acquisition", spacing=[1, 1, 5]).name == "acquisition_1x1x5mm"
+    assert Condition(method="acquisition", spacing=[1, 1, 5]).spacing_label == "1x1x5"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "cubic", "factor": [2]}, "unknown method"),
+        ({"method": "linear", "factor": [0.5]}, "below 1"),
+        ({"method": "linear"}, "needs a factor"),
+        ({"method": "crude", "factor": [1.5]}, "whole factors"),
+        ({"method": "acquisition"}, "factor or spacing"),
+        ({"method": "linear", "factor": [2, 2]}, "one positive number or three"),
+    ],
+)
+def test_bad_conditions_fail_with_one_clear_message(kwargs, message):
+    with pytest.raises(LesionresError, match=message):
+        Condition(**kwargs)
+
+
+def test_presets():
+    assert [c.name for c in preset_conditions("study")] == [
+        "original", "crude_x2", "linear_x2", "acquisition_1x1x5mm"
+    ]
+    sweep = [c.name for c in preset_conditions("sweep")]
+    assert "linear_x3" in sweep and "acquisition_1x1x7mm" in sweep and len(set(sweep)) == len(sweep)
