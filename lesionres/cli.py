@@ -9,6 +9,7 @@ Expected failures print one line, ``error: <file or option>: <problem>``, and ex
 from __future__ import annotations
 
 import sys
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -101,6 +102,8 @@ def _lightning_cli(args: list[str]):
             print(f"Last checkpoint:      {callback.last_model_path}")
             print(f"TensorBoard:          tensorboard --logdir {Path(self.trainer.log_dir).parent}")
 
+    # main() always passes args explicitly, also when they came from sys.argv
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
     return LesionCLI(
         LesionSegmenter,
         LesionDataModule,

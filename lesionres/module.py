@@ -198,7 +198,7 @@ class LesionSegmenter(pl.LightningModule):
     @torch.no_grad()
     def predict_probabilities(self, image: torch.Tensor, mapping) -> np.ndarray:
         """Probabilities for one model-grid image ``(1, X, Y, Z)``, on the scan's own grid."""
-        logits = self.predict_logits(image[None].to(self.device))
+        logits = self.predict_logits(image[None])
         probability = torch.sigmoid(logits.float())[0].cpu()
         return mapping.to_native(probability)[0].numpy()
 

@@ -210,6 +210,11 @@ class LesionDataModule(pl.LightningDataModule):
         """Condition names, in test-dataloader order."""
         return [name for name, _ in self.test_sets]
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        if isinstance(batch, dict) and "record" in batch:  # a test/predict item: move the image only
+            return {**batch, **({"image": batch["image"].to(device)} if "image" in batch else {})}
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def _checkpoint_grid(self) -> ModelGrid | None:
         """The grid the loaded model was trained on, when a checkpoint recorded one."""
         model = self.trainer.lightning_module if self.trainer else None
