@@ -118,7 +118,7 @@ def score_main(argv: list[str] | None = None) -> int:
                    "method": "external", "threshold": args.threshold, "error": ""}
             try:
                 row.update(score_pair(pred, gt, args.threshold, args.connectivity, args.empty, args.atol))
-            except LesionresError as error:
+            except (LesionresError, ValueError) as error:  # recorded; the other scans go on
                 row["error"] = str(error)
                 print(f"error: {error}")
             writer.writerow(row)
