@@ -1,0 +1,187 @@
+"""Tests of the synthetic ATLAS-like / ISLES-like generator (coarse grids: seconds on a CPU)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from lesionres.data import synthetic as syn
+from lesionres.data.layouts import find_atlas, find_isles
+from lesionres.errors import LesionresError
+
+COARSE = 4.0  # mm: keeps every rendering to a few tens of milliseconds
+
+
+def _load(path: Path) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    image = nib.load(str(path))
+    return np.asarray(image.dataobj), image.affine, image.get_data_dtype()
+
+
+@pytest.fixture(scope="module")
+def atlas_tree(tmp_path_factory) -> tuple[Path, list[Path]]:
+    out = tmp_path_factory.mktemp("atlas") / "ATLAS_2"
+    return out, syn.generate_atlas_like(out, n=5, seed=3, spacing=COARSE, progress=False)
+
+
+def test_atlas_like_layout_is_read_by_find_atlas(atlas_tree):
+    out, images = atlas_tree
+    records = find_atlas(out)
+    assert sorted(r.image for r in records) == sorted(images)
+    assert len({r.subject_id for r in records}) == 5
+    assert {r.cohort for r in records} == {"R001", "R002", "R003", "R004"}
+    first = out / "Training/R001/sub-r001s001/ses-1/anat"
+    assert (first / "sub-r001s001_ses-1_space-MNI152NLin2009aSym_T1w.nii.gz").exists()
+    assert (first / "sub-r001s001_ses-1_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz").exists()
+
+
+def test_atlas_like_image_and_mask_share_the_grid(atlas_tree):
+    out, _ = atlas_tree
+    expected_shape = tuple(math.ceil(n / COARSE) for n in (197, 233, 189))
+    for record in find_atlas(out):
+        image, image_affine, image_dtype = _load(record.image)
+        mask, mask_affine, mask_dtype = _load(record.mask)
+        assert image.shape == mask.shape == expected_shape
+        np.testing.assert_array_equal(image_affine, mask_affine)
+        np.testing.assert_allclose(np.diag(image_affine)[:3], COARSE)
+        assert image_dtype == np.int16 and mask_dtype == np.uint8
+        assert set(np.unique(mask)) <= {0, 1}
+        assert image.max() > 300  # a T1-like range, not a normalised one
+
+
+def test_atlas_grid_matches_the_template():
+    grid = syn.atlas_grid(1.0)
+    template = nib.load(str(syn._template_file("t1")))
+    assert grid.shape == template.shape == (197, 233, 189)
+    np.testing.assert_array_equal(grid.affine, template.affine)
+    assert grid.blur_mm == (0.0, 0.0, 0.0)
+    two = syn.atlas_grid(2.0)
+    assert two.shape == (99, 117, 95)
+    np.testing.assert_allclose(two.affine[:3, 3], (-98, -134, -72))
+    # the field of view stays centred on the template's
+    centre = lambda g: g.affine[:3, :3] @ ((np.array(g.shape) - 1) / 2) + g.affine[:3, 3]  # noqa: E731
+    np.testing.assert_allclose(centre(syn.atlas_grid(3.0)), centre(grid))
+
+
+def test_same_seed_is_byte_identical_and_a_prefix(atlas_tree, tmp_path):
+    out, images = atlas_tree
+    again = syn.generate_atlas_like(tmp_path / "again", n=3, seed=3, spacing=COARSE, progress=False)
+    for first, second in zip(images[:3], again):
+        assert first.relative_to(out) == second.relative_to(tmp_path / "again")
+        assert first.read_bytes() == second.read_bytes()
+        mask = lambda p: p.with_name(p.name.replace("_T1w", "_label-L_desc-T1lesion_mask"))  # noqa: E731
+        assert mask(first).read_bytes() == mask(second).read_bytes()
+        assert first.read_bytes()[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    other = syn.generate_atlas_like(tmp_path / "other", n=1, seed=4, spacing=COARSE, progress=False)
+    assert other[0].read_bytes() != images[0].read_bytes()
+
+
+def test_isles_like_layout_grid_and_spacing(tmp_path):
+    spacings = ((COARSE, COARSE, COARSE), (2.0, 2.0, 6.0))
+    images = syn.generate_isles_like(tmp_path, n=2, seed=1, spacings=spacings, progress=False)
+    records = find_isles(tmp_path, "dwi")
+    assert [r.image for r in records] == images
+    assert images[0] == tmp_path / "rawdata/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_dwi.nii.gz"
+    assert records[0].mask == (
+        tmp_path / "derivatives/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_msk.nii.gz"
+    )
+    for record, spacing in zip(records, spacings):
+        image, affine, _ = _load(record.image)
+        mask, mask_affine, _ = _load(record.mask)
+        assert image.shape == mask.shape
+        np.testing.assert_array_equal(affine, mask_affine)
+        np.testing.assert_allclose(np.linalg.norm(affine[:3, :3], axis=0), spacing, rtol=1e-5)
+        off_diagonal = affine[:3, :3] - np.diag(np.diag(affine[:3, :3]))
+        assert np.abs(off_diagonal).max() > 1e-3  # oblique
+        assert set(np.unique(mask)) <= {0, 1}
+        fov = np.array(image.shape) * np.array(spacing)
+        np.testing.assert_allclose(fov, syn.ISLES_FOV_MM, atol=max(spacing))
+
+
+def test_lesion_specifications_follow_atlas_statistics():
+    specs = [syn.sample_lesion_spec(np.random.default_rng([11, i])) for i in range(200)]
+    volumes = np.array([s.volume_mm3 for s in specs])
+    counts = np.array([s.n_components for s in specs])
+    assert 10**3.76 / 2 < np.median(volumes) < 10**3.76 * 2
+    assert 0.68 < np.log10(volumes).std() < 1.18
+    assert volumes.min() >= 10 and volumes.max() <= 500_000 * 1.01
+    assert 0.3 < np.mean(counts == 1) < 0.65
+    assert np.median(counts) in (1, 2, 3) and counts.max() <= 10
+    regions = [s.region for s in specs]
+    left = np.mean([r.startswith("left") for r in regions])
+    right = np.mean([r.startswith("right") for r in regions])
+    assert left > right > 0.25 and 0.01 < regions.count("infratentorial") / 200 < 0.16
+    assert 0.45 < np.mean([r.endswith("subcortical") for r in regions]) < 0.75
+
+
+def _subject_with_lesion(min_ml: float) -> tuple[syn.SubjectSpec, int]:
+    for index in range(50):
+        subject = syn.sample_subject(5, index)
+        if subject.lesion.volume_mm3 > min_ml * 1000 and subject.lesion.region != "infratentorial":
+            return subject, index
+    raise AssertionError("no large lesion in 50 subjects")
+
+
+def test_lesions_are_darker_than_the_tissue_they_replace():
+    subject, _ = _subject_with_lesion(8.0)
+    grid = syn.atlas_grid(3.0)
+    image, mask = syn.render_subject(subject, grid)
+    healthy, empty = syn.render_subject(replace(subject, lesion=syn.LesionSpec((), "none", 0.0)), grid)
+    assert mask.sum() > 20 and not empty.any()
+    inside = mask.astype(bool)
+    assert image[inside].mean() < 0.75 * healthy[inside].mean()
+    brain = healthy > 0.5 * healthy.max()
+    assert image[inside].mean() < np.median(healthy[brain])
+    # outside the lesion's reach the images agree (same noise stream)
+    assert (image[~inside] == healthy[~inside]).mean() > 0.95
+
+
+def test_same_subject_on_two_grids_has_a_similar_lesion():
+    subject, _ = _subject_with_lesion(10.0)
+    atlas = syn.atlas_grid(COARSE)
+    oblique = syn.isles_grid((COARSE, COARSE, COARSE), np.random.default_rng(0))
+    volumes = [syn.render_subject(subject, g)[1].sum() * COARSE**3 for g in (atlas, oblique)]
+    assert volumes[0] > 0
+    assert abs(volumes[0] - volumes[1]) < 0.3 * volumes[0]
+
+
+def test_synth_main_writes_refuses_and_forces(tmp_path, capsys):
+    out = tmp_path / "synthetic"
+    argv = ["--out", str(out), "--n", "2", "--n-isles", "1", "--spacing", str(COARSE), "--quiet"]
+    assert syn.synth_main(argv) == 0
+    assert len(find_atlas(out / "ATLAS_2")) == 2
+    assert len(find_isles(out / "ISLES22")) == 1
+    manifest = json.loads((out / "synthetic.json").read_text())
+    assert manifest["seed"] == 0 and manifest["n"] == 2 and manifest["spacing"] == COARSE
+    assert len(manifest["atlas"]) == 2 and len(manifest["isles"]) == 1
+    assert {"volume_ml", "components", "spec_volume_ml"} <= set(manifest["atlas"][0])
+    assert "fit" in capsys.readouterr().out
+
+    assert syn.synth_main(argv) == 2
+    assert "--force" in capsys.readouterr().err
+    assert syn.synth_main([*argv[:3], "1", *argv[4:], "--force"]) == 0
+    assert len(find_atlas(out / "ATLAS_2")) == 1  # the stale second subject is gone
+    with gzip.open(find_atlas(out / "ATLAS_2")[0].image) as handle:
+        assert handle.read(4)  # a valid gzip stream
+
+
+def test_generate_synthetic_leaves_foreign_data_alone(tmp_path):
+    precious = tmp_path / "ATLAS_2" / "Training" / "R099" / "notes.txt"
+    precious.parent.mkdir(parents=True)
+    precious.write_text("real data")
+    with pytest.raises(LesionresError, match="not written by"):
+        syn.generate_synthetic(tmp_path, n=1, n_isles=0, spacing=COARSE, progress=False)
+    assert precious.read_text() == "real data"
+
+
+@pytest.mark.parametrize("bad", [{"n": -1}, {"spacing": 0.0}, {"seed": -2}])
+def test_bad_arguments_raise(tmp_path, bad):
+    kwargs = {"n": 1, "seed": 0, "spacing": COARSE, "progress": False, **bad}
+    with pytest.raises(LesionresError):
+        syn.generate_atlas_like(tmp_path, **kwargs)
