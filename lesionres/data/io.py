@@ -2,13 +2,15 @@
 
 TorchIO reads through SimpleITK, which loads a truncated ``.nii.gz`` as zeros without a word;
 reading through nibabel with a forced ``get_fdata()`` decompresses the whole file, so a
-truncated or corrupt file raises here, named.
+truncated or corrupt file raises here, named, with the likely cause in plain words
+(:class:`NiftiError`, a :class:`~lesionres.errors.LesionresError`).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
-import tempfile
+import uuid
 import zlib
 from pathlib import Path
 
@@ -18,7 +20,118 @@ from nibabel.filebasedimages import ImageFileError
 
 from lesionres.errors import LesionresError
 
-__all__ = ["load_volume", "save_volume"]
+__all__ = ["NiftiError", "load_volume", "read_nifti", "save_volume", "squeeze_to_3d"]
+
+
+class NiftiError(LesionresError):
+    """A NIfTI file that cannot be read, or is not a single 3D volume.
+
+    Attributes:
+        path: The file at fault.
+        reason: The problem in plain words, without the path (``str(error)`` is
+            ``"<path>: <reason>"``).
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def _gzip_is_truncated(path: Path) -> bool:
+    """Whether ``path`` is a gzip stream that ends early (read to the end, in chunks)."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except EOFError:
+        return True
+    except (OSError, zlib.error):
+        return False
+    return False
+
+
+def _explain(path: Path, error: BaseException) -> str:
+    """Turn a nibabel / gzip / zlib exception into the likely cause, in plain words."""
+    text = str(error)
+    if isinstance(error, EOFError) or (
+        isinstance(error, OSError) and "Expected" in text and "bytes" in text
+    ):
+        detail = text.split("\n")[0].replace(f" from {path}", "")
+        return f"truncated file (an interrupted download or copy?): {detail}"
+    if isinstance(error, ImageFileError):
+        if "Empty file" in text:
+            return "empty file (0 bytes)"
+        if "not a gzip file" in text:
+            return (
+                "not a gzip file despite its .gz name (an HTML error page saved by a failed "
+                "download?)"
+            )
+        if path.name.endswith(".gz") and _gzip_is_truncated(path):
+            return "truncated file, cut inside the header (an interrupted download or copy?)"
+        return f"not a NIfTI file nibabel can read ({text})"
+    if isinstance(error, (zlib.error, gzip.BadGzipFile)) or "CRC" in text:
+        return f"corrupt compressed data ({type(error).__name__}: {text})"
+    return f"unreadable NIfTI ({type(error).__name__}: {text})"
+
+
+def read_nifti(
+    path: str | Path, dtype: type | None = np.float32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a NIfTI file completely, with all its dimensions as stored.
+
+    Args:
+        path: ``.nii`` or ``.nii.gz`` file.
+        dtype: Float type for nibabel's ``get_fdata`` (scaling applied); ``None`` keeps the
+            stored type where nibabel can (``np.asanyarray(dataobj)``), so that an integer mask
+            stays integer and a float64 value such as 0.9999999998 is not rounded by a cast.
+
+    Returns:
+        ``(array, affine)``: the voxel data and the 4x4 voxel-to-world (RAS+, mm) affine.
+
+    Raises:
+        NiftiError: missing, empty, truncated, corrupt or non-NIfTI file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NiftiError(path, "file does not exist")
+    if not path.is_file():
+        raise NiftiError(path, "not a file")
+    try:
+        image = nib.load(str(path))
+        # reading every voxel decompresses the whole stream: a truncated file raises here
+        if dtype is None:
+            data = np.asanyarray(image.dataobj)
+        else:
+            data = np.asarray(image.get_fdata(dtype=dtype))
+        affine = np.asarray(image.affine, dtype=np.float64)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure to read is this file's problem
+        raise NiftiError(path, _explain(path, error)) from None
+    return data, affine
+
+
+def squeeze_to_3d(data: np.ndarray, path: str | Path) -> np.ndarray:
+    """Drop trailing length-1 axes beyond the third (a 4D file holding one volume).
+
+    Raises:
+        NiftiError: fewer than 3 axes, or several volumes along the 4th axis and beyond.
+    """
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim > 3:
+        volumes = int(np.prod(data.shape[3:]))
+        shape = "x".join(str(s) for s in data.shape)
+        raise NiftiError(
+            path,
+            f"{data.ndim}D image with {volumes} volumes (shape {shape}); expected one 3D volume "
+            "(pick one, e.g. with nibabel's four_to_three or fslroi)",
+        )
+    if data.ndim < 3:
+        shape = "x".join(str(s) for s in data.shape)
+        raise NiftiError(path, f"{data.ndim}D image (shape {shape}); expected a 3D volume")
+    return data
 
 
 def load_volume(path: str | Path, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -30,30 +143,23 @@ def load_volume(path: str | Path, dtype: type = np.float32) -> tuple[np.ndarray,
         ``(array, affine)``: the voxel data as ``dtype`` and the 4x4 voxel-to-RAS affine.
 
     Raises:
-        LesionresError: missing, truncated or corrupt file, or not a single 3D volume.
+        LesionresError: missing, truncated or corrupt file, or not a single 3D volume
+            (a :class:`NiftiError` naming the file).
     """
-    path = Path(path)
-    if not path.exists():
-        raise LesionresError(f"{path}: file does not exist")
-    try:
-        image = nib.load(str(path))
-        data = np.asarray(image.get_fdata(dtype=np.float32))
-    except (EOFError, OSError, ImageFileError, zlib.error, ValueError) as error:
-        raise LesionresError(f"{path}: unreadable NIfTI ({type(error).__name__}: {error})") from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise LesionresError(f"{path}: expected a 3D volume, found shape {data.shape}")
-    return data.astype(dtype, copy=False), np.asarray(image.affine, dtype=np.float64)
+    data, affine = read_nifti(path, dtype=np.float32)
+    data = squeeze_to_3d(data, path)
+    return data.astype(dtype, copy=False), affine
 
 
 def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray) -> Path:
     """Write ``data`` with ``affine`` atomically (temporary file in the same folder, then rename).
 
-    Integer and boolean data are stored as ``uint8``; anything else as ``float32``.
+    Integer and boolean data are stored as ``uint8``; anything else as ``float32``. A reader
+    never sees a half-written file, and no temporary file is left behind, also on failure.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(data)
     if data.dtype == bool or np.issubdtype(data.dtype, np.integer):
         data = data.astype(np.uint8)
     else:
@@ -61,12 +167,12 @@ def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray) -> Path:
     image = nib.Nifti1Image(data, affine)
     image.header.set_xyzt_units("mm")
     suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-    os.close(handle)
+    # a plain new name (not mkstemp) so the file gets the user's umask, not mode 0600
+    tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
     try:
-        nib.save(image, tmp)
+        nib.save(image, str(tmp))
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
     return path
