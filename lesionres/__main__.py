@@ -1,3 +1,3 @@
 from lesionres.cli import main
 
-main()
+raise SystemExit(main())

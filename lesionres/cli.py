@@ -17,6 +17,8 @@ __all__ = ["CONFIG_DIR", "LesionCLI", "main"]
 
 CONFIG_DIR = Path(str(resources.files("lesionres") / "configs"))
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+# LesionSegmenter arguments that a test/predict command may change on a trained checkpoint
+EVALUATION_SETTINGS = ("threshold", "inference", "window", "overlap", "connectivity", "empty_convention")
 USAGE = """usage: python -m lesionres COMMAND [options]
 
 Lightning commands (each takes --help, --config FILE, --print_config):
@@ -52,8 +54,11 @@ def _lightning_cli(args: list[str]):
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.cli import LightningCLI
 
+    from lesionres.callbacks import SaveOnInterrupt, find_last_checkpoint
     from lesionres.data.datamodule import LesionDataModule
+    from lesionres.errors import LesionresError
     from lesionres.module import LesionSegmenter
+    from lesionres.prediction import MaskWriter
     from lesionres.results import ResultsWriter
 
     class LesionCLI(LightningCLI):
@@ -61,6 +66,7 @@ def _lightning_cli(args: list[str]):
 
         def add_arguments_to_parser(self, parser) -> None:
             parser.add_lightning_class_args(ResultsWriter, "results")
+            parser.add_lightning_class_args(MaskWriter, "predictions")
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
             parser.set_defaults(
                 {
@@ -72,8 +78,28 @@ def _lightning_cli(args: list[str]):
                 }
             )
 
+        def _parse_ckpt_path(self) -> None:
+            # Lightning replaces every --model.* value with the checkpoint's hyperparameters;
+            # architecture must come from the checkpoint, but evaluation settings from this command.
+            subcommand = self.config.get("subcommand")
+            model = self.config[subcommand].get("model") if subcommand else None
+            chosen = {key: model[key] for key in EVALUATION_SETTINGS if model and key in model}
+            super()._parse_ckpt_path()
+            for key, value in chosen.items():
+                self.config[subcommand]["model"][key] = value
+
         def before_fit(self) -> None:
             self._check_data()
+            self.trainer.callbacks.append(SaveOnInterrupt())
+            if self.config_init[self.subcommand].get("ckpt_path") == "last":
+                # Lightning's "last" only looks in this new run's empty folder: search all runs
+                logger = self.trainer.logger
+                root = Path(logger.save_dir) / (logger.name or "") if logger else Path(self.trainer.default_root_dir)
+                last = find_last_checkpoint(root)
+                if last is None:
+                    raise LesionresError(f"{root}: no last.ckpt to resume from (--ckpt_path last)")
+                print(f"Resuming from {last}")
+                self.config_init[self.subcommand]["ckpt_path"] = str(last)
 
         def before_test(self) -> None:
             self._check_data()
@@ -93,14 +119,15 @@ def _lightning_cli(args: list[str]):
 
         def after_fit(self) -> None:
             callback = self.trainer.checkpoint_callback
-            if callback is None or not self.trainer.is_global_zero:
+            if callback is None or not self.trainer.is_global_zero or self.trainer.fast_dev_run:
                 return
             score = callback.best_model_score
             best = f"{float(score):.4f}" if score is not None else "n/a"
             print(f"\nBest validation Dice: {best}")
             print(f"Best checkpoint:      {callback.best_model_path}")
             print(f"Last checkpoint:      {callback.last_model_path}")
-            print(f"TensorBoard:          tensorboard --logdir {Path(self.trainer.log_dir).parent}")
+            if self.trainer.log_dir:
+                print(f"TensorBoard:          tensorboard --logdir {Path(self.trainer.log_dir).parent}")
 
     # main() always passes args explicitly, also when they came from sys.argv
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
@@ -135,6 +162,10 @@ def main(args: list[str] | None = None) -> int | None:
     except LesionresError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except SystemExit as exit_:
+        if type(exit_).__name__ == "SIGTERMException":  # Lightning exits 0 on SIGTERM; we don't
+            raise SystemExit(143) from None
+        raise
 
 
 def _plain_command(command: str):

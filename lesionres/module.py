@@ -134,7 +134,7 @@ class LesionSegmenter(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.predict_logits(batch["image"])
-        self.log("val_loss", self.loss(logits, batch["mask"]), batch_size=len(logits))
+        self.log("val_loss", self.loss(logits, batch["mask"]), batch_size=len(logits), sync_dist=True)
         prediction = self._binarise(logits)
         self.val_metrics.update(prediction, batch["mask"].long())
         lesion_voxels = batch["mask"][0, 0].sum(dim=(0, 1))

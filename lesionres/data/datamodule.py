@@ -34,6 +34,8 @@ class LesionDataModule(pl.LightningDataModule):
             (ATLAS v2.0 BIDS), ``isles22`` (either ISLES 2022 layout) or ``folder``
             (``images/`` + ``masks/``, or a CSV of image,mask).
         root: Dataset folder (or CSV). For ``synthetic`` the folder to generate into.
+            In ``predict``: a folder of scans (searched recursively), one scan, or a CSV
+            with an ``image`` column; ``dataset`` is then ignored.
         modality: ISLES 2022 modality used as the image (ISLES has no T1w).
         val_fraction: Share of subjects for validation (study: 100 of 655).
         test_fraction: Share of subjects for testing (study: 155 of 655).
@@ -87,7 +89,11 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_spacing: float = 2.0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # conditions/external are dataclasses: kept out of checkpoints so that they load with
+        # torch.load(weights_only=True); the run's config.yaml records them
+        self.save_hyperparameters(ignore=["conditions", "external"])
+        self.condition_list = conditions
+        self.external_list = external
         self.root = Path(root).expanduser()
         self.grid: ModelGrid | None = None
         self.split: dict[str, list[str]] = {}
@@ -102,20 +108,22 @@ class LesionDataModule(pl.LightningDataModule):
 
     @property
     def external_sets(self) -> list[ExternalTestSet]:
-        if self.hparams.external is not None:
-            return list(self.hparams.external)
+        if self.external_list is not None:
+            return list(self.external_list)
         if self.hparams.dataset == "synthetic" and self.hparams.synthetic_isles_subjects > 0:
             return [ExternalTestSet("isles22", str(self.root / "ISLES22"), "isles22", "dwi")]
         return []
 
     @property
     def conditions(self) -> list[Condition]:
-        return list(self.hparams.conditions or preset_conditions(self.hparams.condition_preset))
+        return list(self.condition_list or preset_conditions(self.hparams.condition_preset))
 
     def prepare_data(self) -> None:
         """Generate the synthetic dataset on first use (nothing is downloaded)."""
         if self.hparams.dataset != "synthetic" or (self.root / "synthetic.json").exists():
             return
+        if self.trainer is not None and self.trainer.state.fn == "predict":
+            return  # in predict, root is the user's folder of scans: write nothing there
         from lesionres.data.synthetic import generate_synthetic
 
         generate_synthetic(
@@ -127,9 +135,15 @@ class LesionDataModule(pl.LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
-        """Find subjects, freeze the split and decide the model grid."""
-        if self.records:
+        """Find subjects, freeze the split, decide the model grid; record the split in the run."""
+        if stage == "predict":  # predict finds its scans in predict_dataloader
             return
+        if not self.records:
+            self._discover()
+        if self.trainer is not None and self.trainer.log_dir and self.trainer.is_global_zero:
+            write_json(Path(self.trainer.log_dir) / "split.json", self.split)
+
+    def _discover(self) -> None:
         found = find_subjects(self.hparams.dataset, self.data_root, self.hparams.modality)
         by_id = {r.subject_id: r for r in found}
         if len(by_id) != len(found):
@@ -139,10 +153,7 @@ class LesionDataModule(pl.LightningDataModule):
             split_file, sorted(by_id), self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.seed
         )
         self.records = {part: [by_id[i] for i in ids] for part, ids in self.split.items()}
-        if self.grid is None:
-            self.grid = self._infer_grid()
-        if self.trainer is not None and self.trainer.log_dir and self.trainer.is_global_zero:
-            write_json(Path(self.trainer.log_dir) / "split.json", self.split)
+        self.grid = self._infer_grid()
 
     def _infer_grid(self) -> ModelGrid:
         spacing = self.hparams.target_spacing
@@ -204,6 +215,22 @@ class LesionDataModule(pl.LightningDataModule):
         if len(set(names)) != len(names):
             raise LesionresError(f"condition names must be unique, got {names}")
         return [self._loader(ds, shuffle=False, collate_fn=_first_item) for _, ds in self.test_sets]
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every scan under ``root`` (a folder, one scan, or a CSV with an ``image`` column),
+        prepared for the checkpoint's model grid (see :mod:`lesionres.prediction`)."""
+        from lesionres.prediction import ScanDataset, find_scans
+
+        grid = self._checkpoint_grid()
+        if grid is None:
+            ckpt = getattr(self.trainer, "ckpt_path", None) if self.trainer else None
+            raise LesionresError(
+                f"{ckpt}: the checkpoint records no model grid (train it with `lesionres fit`)"
+                if ckpt
+                else "predict needs a trained model: pass --ckpt_path CHECKPOINT"
+            )
+        dataset = ScanDataset(find_scans(self.root), grid)
+        return self._loader(dataset, shuffle=False, collate_fn=_first_item)
 
     @property
     def test_names(self) -> list[str]:

@@ -1,0 +1,126 @@
+"""The command line end to end on tiny data: fit, TensorBoard contents, test, resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from fakes import write_config
+
+from lesionres.cli import main
+from lesionres.metrics import METRIC_COLUMNS
+from lesionres.results import RESULT_COLUMNS
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_help_lists_commands_and_configs(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for word in ("fit", "test", "synth", "check", "score", "analyze", "study", "paper.yaml"):
+        assert word in out
+
+
+def test_fit_fast_dev_run(atlas_run):
+    config, _ = atlas_run
+    main(["fit", "--config", str(config), "--trainer.fast_dev_run", "true"])
+
+
+def test_fit_logs_scalars_and_images_then_test_scores_every_condition(atlas_run, capsys):
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert "Best validation Dice:" in out
+    run = tmp / "logs" / "tiny" / "version_0"
+    assert (run / "checkpoints" / "last.ckpt").exists()
+    assert (run / "split.json").exists() and (run / "config.yaml").exists()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    for tag in ("train_loss", "val_loss", "val_dice", "val_specificity", "train_dice"):
+        assert tag in events.Tags()["scalars"], tag
+    assert "val_overlay" in events.Tags()["images"]
+
+    results = tmp / "results.csv"
+    args = ["test", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+            "--results.path", str(results)]
+    main(args)
+    rows = _rows(results)
+    assert list(rows[0]) == list(RESULT_COLUMNS)
+    conditions = {r["condition"] for r in rows}
+    assert conditions == {"original", "crude_x2", "linear_x2", "acquisition_1x1x5mm"}
+    assert len(rows) == 4 * 2  # 4 conditions x 2 test subjects (one row each)
+    assert all(r["error"] == "" for r in rows)
+    for row in rows:
+        assert int(row["tp"]) + int(row["fp"]) + int(row["fn"]) + int(row["tn"]) == 16**3
+        assert all(row[c] not in ("", "inf") for c in METRIC_COLUMNS if c not in ("hd95_mm", "assd_mm", "rel_volume_diff"))
+    # a rerun skips what is written and leaves the table identical
+    before = results.read_text()
+    main(args)
+    assert "Resuming" in capsys.readouterr().out
+    assert results.read_text() == before
+
+
+def test_interrupted_test_resumes_to_the_same_table(atlas_run):
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config)])
+    ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    full, partial = tmp / "full.csv", tmp / "partial.csv"
+    base = ["test", "--config", str(config), "--ckpt_path", str(ckpt)]
+    main([*base, "--results.path", str(full)])
+    # an interrupted run: the first 3 rows written, the 4th cut off mid-line
+    lines = full.read_text().splitlines(keepends=True)
+    partial.write_text("".join(lines[:4]) + lines[4][:25])
+    main([*base, "--results.path", str(partial)])
+    assert partial.read_text() == full.read_text()
+
+
+def test_missing_data_root_is_one_clear_line(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", tmp_path / "nowhere", tmp_path / "logs")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "nowhere" in err[-1]
+
+
+def test_unknown_command_and_condition_are_clear(atlas_run, capsys):
+    config, _ = atlas_run
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["test", "--config", str(config), "--data.conditions", '[{"method": "cubic", "factor": [2]}]'])
+    assert "cubic" in capsys.readouterr().err
+
+
+def test_sigterm_during_fit_saves_last_checkpoint_and_resume_finishes(atlas_run):
+    config, tmp = atlas_run
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "lesionres", "fit", "--config", str(config), "--trainer.max_epochs", "10000"]
+    process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    events = tmp / "logs" / "tiny" / "version_0"
+    deadline = time.time() + 120
+    # after the first epoch's checkpoint, Lightning's SIGTERM handler is surely in place
+    while time.time() < deadline and not any(events.glob("checkpoints/best-*.ckpt")):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    last = events / "checkpoints" / "last.ckpt"
+    assert last.exists(), output
+    import torch
+
+    epoch = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_epochs", str(epoch + 2)])
+    assert (tmp / "logs" / "tiny" / "version_1" / "checkpoints" / "last.ckpt").exists()
