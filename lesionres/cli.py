@@ -126,8 +126,9 @@ def _lightning_cli(args: list[str]):
             print(f"\nBest validation Dice: {best}")
             print(f"Best checkpoint:      {callback.best_model_path}")
             print(f"Last checkpoint:      {callback.last_model_path}")
-            if self.trainer.log_dir:
-                print(f"TensorBoard:          tensorboard --logdir {Path(self.trainer.log_dir).parent}")
+            logger = self.trainer.logger  # not trainer.log_dir: a collective, and only rank 0 is here
+            if logger is not None and logger.log_dir:
+                print(f"TensorBoard:          tensorboard --logdir {Path(logger.log_dir).parent}")
 
     # main() always passes args explicitly, also when they came from sys.argv
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")

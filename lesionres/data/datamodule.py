@@ -140,8 +140,10 @@ class LesionDataModule(pl.LightningDataModule):
             return
         if not self.records:
             self._discover()
-        if self.trainer is not None and self.trainer.log_dir and self.trainer.is_global_zero:
-            write_json(Path(self.trainer.log_dir) / "split.json", self.split)
+        if self.trainer is not None:
+            log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
+            if log_dir and self.trainer.is_global_zero:
+                write_json(Path(log_dir) / "split.json", self.split)
 
     def _discover(self) -> None:
         found = find_subjects(self.hparams.dataset, self.data_root, self.hparams.modality)
