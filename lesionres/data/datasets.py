@@ -101,8 +101,8 @@ class PreprocessedCache:
     def load(self, record: SubjectRecord) -> PreprocessedScan:
         """The preprocessed scan, from the cache when present, else computed (and stored)."""
         if self.directory is not None:
-            stem = self.directory / f"{record.subject_id}-{self.key(record)}"
-            image_file, mask_file = stem.with_suffix(".image.npy"), stem.with_suffix(".mask.npy")
+            stem = f"{record.subject_id}-{self.key(record)}"  # ids may hold dots: no with_suffix
+            image_file, mask_file = (self.directory / f"{stem}.{part}.npy" for part in ("image", "mask"))
             if image_file.exists() and (record.mask is None or mask_file.exists()):
                 mask = np.load(mask_file, mmap_mode="r") if record.mask is not None else None
                 return PreprocessedScan(np.load(image_file, mmap_mode="r"), mask)
