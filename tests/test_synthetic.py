@@ -38,7 +38,8 @@ def test_atlas_like_layout_is_read_by_find_atlas(atlas_tree):
     assert {r.cohort for r in records} == {"R001", "R002", "R003", "R004"}
     first = out / "Training/R001/sub-r001s001/ses-1/anat"
     assert (first / "sub-r001s001_ses-1_space-MNI152NLin2009aSym_T1w.nii.gz").exists()
-    assert (first / "sub-r001s001_ses-1_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz").exists()
+    mask = "sub-r001s001_ses-1_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz"
+    assert (first / mask).exists()
 
 
 def test_atlas_like_image_and_mask_share_the_grid(atlas_tree):
@@ -65,18 +66,21 @@ def test_atlas_grid_matches_the_template():
     assert two.shape == (99, 117, 95)
     np.testing.assert_allclose(two.affine[:3, 3], (-98, -134, -72))
     # the field of view stays centred on the template's
-    centre = lambda g: g.affine[:3, :3] @ ((np.array(g.shape) - 1) / 2) + g.affine[:3, 3]  # noqa: E731
+    def centre(g: syn.Grid) -> np.ndarray:
+        return g.affine[:3, :3] @ ((np.array(g.shape) - 1) / 2) + g.affine[:3, 3]
+
     np.testing.assert_allclose(centre(syn.atlas_grid(3.0)), centre(grid))
 
 
 def test_same_seed_is_byte_identical_and_a_prefix(atlas_tree, tmp_path):
     out, images = atlas_tree
     again = syn.generate_atlas_like(tmp_path / "again", n=3, seed=3, spacing=COARSE, progress=False)
-    for first, second in zip(images[:3], again):
+    for first, second in zip(images[:3], again, strict=True):
         assert first.relative_to(out) == second.relative_to(tmp_path / "again")
         assert first.read_bytes() == second.read_bytes()
-        mask = lambda p: p.with_name(p.name.replace("_T1w", "_label-L_desc-T1lesion_mask"))  # noqa: E731
-        assert mask(first).read_bytes() == mask(second).read_bytes()
+        suffix = "_label-L_desc-T1lesion_mask"
+        masks = [p.with_name(p.name.replace("_T1w", suffix)) for p in (first, second)]
+        assert masks[0].read_bytes() == masks[1].read_bytes()
         assert first.read_bytes()[4:8] == b"\0\0\0\0"  # gzip mtime 0
     other = syn.generate_atlas_like(tmp_path / "other", n=1, seed=4, spacing=COARSE, progress=False)
     assert other[0].read_bytes() != images[0].read_bytes()
@@ -87,11 +91,10 @@ def test_isles_like_layout_grid_and_spacing(tmp_path):
     images = syn.generate_isles_like(tmp_path, n=2, seed=1, spacings=spacings, progress=False)
     records = find_isles(tmp_path, "dwi")
     assert [r.image for r in records] == images
-    assert images[0] == tmp_path / "rawdata/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_dwi.nii.gz"
-    assert records[0].mask == (
-        tmp_path / "derivatives/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_msk.nii.gz"
-    )
-    for record, spacing in zip(records, spacings):
+    name = "sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001"
+    assert images[0] == tmp_path / f"rawdata/{name}_dwi.nii.gz"
+    assert records[0].mask == tmp_path / f"derivatives/{name}_msk.nii.gz"
+    for record, spacing in zip(records, spacings, strict=True):
         image, affine, _ = _load(record.image)
         mask, mask_affine, _ = _load(record.mask)
         assert image.shape == mask.shape
@@ -132,7 +135,8 @@ def test_lesions_are_darker_than_the_tissue_they_replace():
     subject, _ = _subject_with_lesion(8.0)
     grid = syn.atlas_grid(3.0)
     image, mask = syn.render_subject(subject, grid)
-    healthy, empty = syn.render_subject(replace(subject, lesion=syn.LesionSpec((), "none", 0.0)), grid)
+    no_lesion = replace(subject, lesion=syn.LesionSpec((), "none", 0.0))
+    healthy, empty = syn.render_subject(no_lesion, grid)
     assert mask.sum() > 20 and not empty.any()
     inside = mask.astype(bool)
     assert image[inside].mean() < 0.75 * healthy[inside].mean()
