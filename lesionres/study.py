@@ -38,6 +38,16 @@ def _best_checkpoint(folder: Path) -> Path | None:
     return max(best, key=lambda p: float(p.stem.rsplit("-", 1)[1])) if best else None
 
 
+def _data_root(run_config: Path) -> str | None:
+    """The ``data.root`` the fit used (for the report's overlays of image, truth, prediction)."""
+    import yaml
+
+    if not run_config.exists():
+        return None
+    root = (yaml.safe_load(run_config.read_text()) or {}).get("data", {}).get("root")
+    return root if root and Path(root).is_dir() else None
+
+
 def study_main(argv: list[str] | None = None) -> int:
     """Command-line entry of ``study``."""
     from lesionres.analysis import analyze
@@ -77,7 +87,13 @@ def study_main(argv: list[str] | None = None) -> int:
             "--results.save_predictions", "true",
         ]
     )
-    report = analyze(out / "results.csv", out / "report", metric=args.metric, predictions_dir=out / "predictions")
+    report = analyze(
+        out / "results.csv",
+        out / "report",
+        metric=args.metric,
+        predictions_dir=out / "predictions",
+        data_root=_data_root(out / "fit" / "config.yaml"),
+    )
     minutes = (time.time() - started) / 60
     print(f"\nStudy finished in {minutes:.1f} min: {out}\nReport: {report}")
     return 0
