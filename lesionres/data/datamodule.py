@@ -51,6 +51,13 @@ class LesionDataModule(pl.LightningDataModule):
         batch_size: Training batch size (validation and test use 1 volume per step).
         num_workers: Data-loading worker processes.
         augment: Random flips and intensity jitter in training.
+        resolution_augmentation: Training-time resolution degradation of the image (the mask
+            stays at full resolution): ``none``, ``nnunet`` (its mild low-resolution step) or
+            ``synthseg`` (its acquisition-resolution sampling); see
+            :meth:`lesionres.transforms.RandomResolution.preset`.
+        resolution_options: :class:`~lesionres.transforms.RandomResolution` arguments that
+            override the preset's (or, with ``none``, define the augmentation), e.g.
+            ``{p: 0.5, methods: [crude, linear], slice_thickness: [1, 6]}``.
         cache_dir: Preprocessed-volume cache (``.npy``); ``auto`` is
             ``$LESIONRES_CACHE`` or ``~/.cache/lesionres``; ``None`` turns it off.
         conditions: Test-time resolution conditions; ``None`` takes ``condition_preset``.
@@ -80,6 +87,8 @@ class LesionDataModule(pl.LightningDataModule):
         batch_size: int = 1,
         num_workers: int = 0,
         augment: bool = False,
+        resolution_augmentation: Literal["none", "nnunet", "synthseg"] = "none",
+        resolution_options: dict | None = None,
         cache_dir: str | None = "auto",
         conditions: list[Condition] | None = None,
         condition_preset: Literal["study", "sweep", "none"] = "study",
@@ -185,11 +194,22 @@ class LesionDataModule(pl.LightningDataModule):
             collate_fn=collate_fn,
         )
 
+    def resolution_transform(self):
+        """The configured training-time resolution augmentation, or ``None``."""
+        from lesionres.transforms import RandomResolution
+
+        preset, options = self.hparams.resolution_augmentation, self.hparams.resolution_options
+        if not options:
+            return RandomResolution.preset(preset)
+        base = RandomResolution.preset(preset)
+        settings = {name: getattr(base, name) for name in base.args_names} if base else {}
+        try:
+            return RandomResolution(**{**settings, **options})
+        except (TypeError, ValueError) as error:
+            raise LesionresError(f"--data.resolution_options: {error}") from None
+
     def train_dataloader(self) -> DataLoader:
-        augmentation = None
-        model = self.trainer.lightning_module if self.trainer else None
-        if model is not None and hasattr(model, "training_augmentation"):
-            augmentation = model.training_augmentation()
+        augmentation = self.resolution_transform()
         dataset = TrainDataset(
             self.records["train"],
             self.cache,

@@ -194,7 +194,12 @@ class TrainDataset(Dataset):
         image = torch.from_numpy(np.array(image, dtype=np.float32))
         mask = torch.from_numpy(np.array(mask, dtype=np.float32))
         if self.augmentation is not None:
-            subject = tio.Subject(image=tio.ScalarImage(tensor=image), mask=tio.LabelMap(tensor=mask))
+            # the model grid's spacing, so spacings in mm (e.g. 5 mm slices) mean what they say
+            affine = np.diag([*self.volumes.cache.grid.spacing, 1.0])
+            subject = tio.Subject(
+                image=tio.ScalarImage(tensor=image, affine=affine),
+                mask=tio.LabelMap(tensor=mask, affine=affine),
+            )
             subject = self.augmentation(subject)
             image, mask = subject["image"].data.float(), subject["mask"].data.float()
         if self.augment:
