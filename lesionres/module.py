@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -71,12 +72,10 @@ class LesionSegmenter(pl.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last_3d)
         self.forward_net = torch.compile(self.net) if compile else self.net
-        metrics = MetricCollection(
-            {
-                "dice": DiceScore(num_classes=1, average="micro", aggregation_level="samplewise"),
-                "specificity": BinarySpecificity(),
-            }
-        )
+        with warnings.catch_warnings():  # torchmetrics warns about `average` even when it is given
+            warnings.filterwarnings("ignore", message=".*DiceScore metric currently defaults.*")
+            dice = DiceScore(num_classes=1, average="micro", aggregation_level="samplewise")
+        metrics = MetricCollection({"dice": dice, "specificity": BinarySpecificity(validate_args=False)})
         self.train_metrics = metrics.clone(prefix="train_")
         self.val_metrics = metrics.clone(prefix="val_")
         self.model_grid: ModelGrid | None = None
