@@ -8,6 +8,7 @@ Expected failures print one line, ``error: <file or option>: <problem>``, and ex
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from importlib import resources
@@ -132,6 +133,9 @@ def _lightning_cli(args: list[str]):
 
     # main() always passes args explicitly, also when they came from sys.argv
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning internals
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: "Tip:" not in str(record.msg))  # ads
     return LesionCLI(
         LesionSegmenter,
         LesionDataModule,

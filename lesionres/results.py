@@ -31,11 +31,14 @@ RESULT_COLUMNS = (
     "method",
     "factor",
     "spacing_mm",
+    "model",
     "threshold",
     *METRIC_COLUMNS,
     "error",
 )
 SUMMARY_METRICS = ("dice", "precision", "recall", "hd95_mm", "lesion_f1", "abs_volume_diff_ml")
+_SHORT = {"dice": "dice", "precision": "precision", "recall": "recall", "hd95_mm": "HD95 mm",
+          "lesion_f1": "lesion F1", "abs_volume_diff_ml": "|dV| ml"}  # fmt: skip
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -92,12 +95,20 @@ class ResultsWriter(pl.Callback):
         save_predictions: Also write each prediction as NIfTI on the mask's grid, named
             ``<condition>/<subject>_desc-lesion_mask.nii.gz`` beside the table.
         save_probabilities: Also write ``..._desc-lesion_probseg.nii.gz``.
+        model: Name written in the ``model`` column, so several models' rows can share one
+            table (``analyze`` then compares them per condition). Rows of other models in the
+            table are kept and never count as done for this one.
     """
 
     def __init__(
-        self, path: str | None = None, save_predictions: bool = False, save_probabilities: bool = False
+        self,
+        path: str | None = None,
+        save_predictions: bool = False,
+        save_probabilities: bool = False,
+        model: str = "",
     ) -> None:
         self.path = Path(path) if path else None
+        self.model = model
         self.save_predictions = save_predictions
         self.save_probabilities = save_probabilities
         self._handle = None
@@ -110,10 +121,11 @@ class ResultsWriter(pl.Callback):
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._target = self.path or Path(trainer.log_dir or ".") / "results.csv"
         self._world, self._rank = trainer.world_size, trainer.global_rank
-        done = read_rows(self._target) + read_rows(self._rank_path)
+        table = read_rows(self._target)
+        done = [r for r in table + read_rows(self._rank_path) if r.get("model", "") == self.model]
         pl_module.completed = {(r["subject_id"], r["condition"]) for r in done}
-        if self._world == 1 and done:
-            write_rows(self._target, done)  # drop a half-written last line before appending
+        if self._world == 1 and table:
+            write_rows(self._target, table)  # drop a half-written last line before appending
         self._target.parent.mkdir(parents=True, exist_ok=True)
         fresh = not self._rank_path.exists()
         self._handle = self._rank_path.open("a", newline="")
@@ -126,7 +138,7 @@ class ResultsWriter(pl.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if not outputs:
             return
-        row = outputs["row"]
+        row = {**outputs["row"], "model": self.model}
         if "prediction" in outputs and (self.save_predictions or self.save_probabilities):
             folder = self._target.parent / "predictions" / row["condition"]
             affine = outputs["item"]["affine"]
@@ -149,24 +161,25 @@ class ResultsWriter(pl.Callback):
         for part in parts:
             rows += read_rows(part)
         order = {name: i for i, name in enumerate(getattr(trainer.datamodule, "test_names", []))}
-        unique = {(r["subject_id"], r["condition"]): r for r in rows}  # DDP repeats; last wins
-        rows = sorted(unique.values(), key=lambda r: (order.get(r["condition"], len(order)), r["condition"], r["subject_id"]))
+        unique = {(r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows}  # DDP repeats
+        rows = sorted(
+            unique.values(),
+            key=lambda r: (r.get("model", ""), order.get(r["condition"], len(order)), r["condition"], r["subject_id"]),
+        )
         write_rows(self._target, rows)
         for part in parts:
             part.unlink()
-        self._report(trainer, rows)
+        self._report(trainer, [r for r in rows if r.get("model", "") == self.model])
 
     def _report(self, trainer: pl.Trainer, rows: list[dict]) -> None:
         summary = summarize_rows(rows)
-        print(f"\nResults: {self._target} ({len(rows)} rows)")
-        header = f"{'condition':<24}{'n':>4}{'fail':>5}" + "".join(f"{m:>24}" for m in SUMMARY_METRICS)
-        print(header)
+        width = max([len("condition"), *(len(e["condition"]) for e in summary)]) + 2
+        print(f"\nResults: {self._target} ({len(rows)} rows{f', model {self.model}' if self.model else ''})")
+        print(f"{'condition':<{width}}{'n':>4}{'fail':>5}" + "".join(f"{_SHORT[m]:>15}" for m in SUMMARY_METRICS))
         for entry in summary:
-            cells = "".join(
-                f"{f'{mean:.3f}±{sd:.3f} ({median:.3f})':>24}" for mean, sd, median in (entry[m] for m in SUMMARY_METRICS)
-            )
-            print(f"{entry['condition']:<24}{entry['n']:>4}{entry['failed']:>5}{cells}")
-        print("cells: mean±sd (median); failed rows carry their error in the table")
+            cells = "".join(f"{f'{mean:.3f}±{sd:.3f}':>15}" for mean, sd, _ in (entry[m] for m in SUMMARY_METRICS))
+            print(f"{entry['condition']:<{width}}{entry['n']:>4}{entry['failed']:>5}{cells}")
+        print("cells: mean±sd over scans (medians: `analyze`); failed rows carry their error in the table")
         logger = trainer.logger
         if isinstance(logger, TensorBoardLogger):
             for entry in summary:

@@ -98,6 +98,7 @@ def score_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results.csv"), help="results table (appended, resumable)")
     parser.add_argument("--condition", default="external", help="condition label for these rows")
     parser.add_argument("--dataset", default="", help="dataset label for these rows")
+    parser.add_argument("--model", default="", help="model label (e.g. nnunet), compared per condition by analyze")
     parser.add_argument("--threshold", type=float, default=0.5, help="binarise predictions at this value")
     parser.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
     parser.add_argument("--empty", choices=("one", "nan"), default="one", help="both-empty convention")
@@ -106,8 +107,11 @@ def score_main(argv: list[str] | None = None) -> int:
 
     pairs = match_masks(args.pred, args.gt)
     # resume: keep rows already scored for this condition, retry the ones that failed
-    kept = [r for r in read_rows(args.out) if r["condition"] != args.condition or not r["error"]]
-    done = {r["subject_id"] for r in kept if r["condition"] == args.condition}
+    def ours(row: dict) -> bool:
+        return row["condition"] == args.condition and row.get("model", "") == args.model
+
+    kept = [r for r in read_rows(args.out) if not ours(r) or not r["error"]]
+    done = {r["subject_id"] for r in kept if ours(r)}
     write_rows(args.out, kept)
     with args.out.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
@@ -115,7 +119,7 @@ def score_main(argv: list[str] | None = None) -> int:
             if subject in done:
                 continue
             row = {"subject_id": subject, "dataset": args.dataset, "condition": args.condition,
-                   "method": "external", "threshold": args.threshold, "error": ""}
+                   "model": args.model, "method": "external", "threshold": args.threshold, "error": ""}
             try:
                 row.update(score_pair(pred, gt, args.threshold, args.connectivity, args.empty, args.atol))
             except (LesionresError, ValueError) as error:  # recorded; the other scans go on

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from lesionres.cli import main
 
 
@@ -29,3 +31,26 @@ def test_study_writes_checkpoints_results_and_report_then_resumes(atlas_run, cap
     assert "Reusing the finished fit" in capsys.readouterr().out
     with (out / "results.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == len(rows)
+
+
+def test_study_compares_models_trained_with_and_without_resolution_augmentation(atlas_run):
+    config, tmp = atlas_run
+    out = tmp / "models"
+    main(["study", "--out", str(out), "--models", "none,synthseg", "--config", str(config),
+          "--data.condition_preset", "none"])
+    assert (out / "fit-none" / "done").exists() and (out / "fit-synthseg" / "done").exists()
+    saved = (out / "fit-synthseg" / "config.yaml").read_text()
+    assert "resolution_augmentation: synthseg" in saved
+    with (out / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    by_model = {m: {r["subject_id"] for r in rows if r["model"] == m} for m in ("none", "synthseg")}
+    assert by_model["none"] == by_model["synthseg"] and len(rows) == 2 * len(by_model["none"])
+    comparisons = (out / "report" / "model_comparisons.csv").read_text().splitlines()
+    assert comparisons[0].startswith("condition,model_a,model_b") and len(comparisons) == 2
+
+
+def test_study_rejects_unknown_models(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "--out", str(tmp_path), "--models", "none,bogus"])
+    assert exit_.value.code == 2
+    assert "--models" in capsys.readouterr().err
