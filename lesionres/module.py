@@ -35,6 +35,9 @@ class LesionSegmenter(pl.LightningModule):
         loss: ``bce`` (binary cross-entropy on logits, the study's) or ``dice_bce``.
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
+        lr_schedule: ``constant`` (the study's) or ``poly``: nnU-Net's decay
+            ``lr * (1 - step / total_steps) ** 0.9`` over the whole run, which settles the
+            weights by the last epochs of a short run.
         threshold: Probability above which a voxel is lesion (metrics, test, predict).
         inference: ``full`` feeds whole volumes; ``sliding`` tiles them with windows of
             ``window`` voxels (for volumes too big for the GPU).
@@ -57,6 +60,7 @@ class LesionSegmenter(pl.LightningModule):
         loss: Literal["bce", "dice_bce"] = "bce",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        lr_schedule: Literal["constant", "poly"] = "constant",
         threshold: float = 0.5,
         inference: Literal["full", "sliding"] = "full",
         window: tuple[int, int, int] | None = None,
@@ -106,13 +110,20 @@ class LesionSegmenter(pl.LightningModule):
         soft_dice = (2 * intersection + 1) / (prob.sum(dims) + target.sum(dims) + 1)
         return bce + (1 - soft_dice).mean()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(
             self.parameters(),
             lr=self.hparams.lr,
             weight_decay=self.hparams.weight_decay,
             fused=torch.cuda.is_available() and self.device.type == "cuda",
         )
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: max(0.0, 1 - step / total) ** 0.9
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------- train and validate
     def on_fit_start(self) -> None:
@@ -122,21 +133,23 @@ class LesionSegmenter(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["image"])
-        loss = self.loss(logits, batch["mask"])
+        target = batch["mask"].float()  # masks travel as uint8: a quarter of the bytes
+        loss = self.loss(logits, target)
         self.train_metrics.update(self._binarise(logits), batch["mask"].long())
         self.log("train_loss", loss, prog_bar=True, batch_size=len(logits))
         return loss
 
     def on_train_epoch_end(self) -> None:
+        self.log("lr", self.optimizers().param_groups[0]["lr"])
         self.log_dict(self.train_metrics.compute())
         self.train_metrics.reset()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.predict_logits(batch["image"])
-        self.log("val_loss", self.loss(logits, batch["mask"]), batch_size=len(logits), sync_dist=True)
+        self.log("val_loss", self.loss(logits, batch["mask"].float()), batch_size=len(logits), sync_dist=True)
         prediction = self._binarise(logits)
         self.val_metrics.update(prediction, batch["mask"].long())
-        lesion_voxels = batch["mask"][0, 0].sum(dim=(0, 1))
+        lesion_voxels = batch["mask"][0, 0].sum(dim=(0, 1), dtype=torch.int64)
         if self._overlay is None or lesion_voxels.max() > self._overlay[2][0, 0].sum():
             z = int(lesion_voxels.argmax())  # axial slice through the most lesion
             self._overlay = (batch["image"][0, 0, :, :, z], prediction[0, 0, :, :, z], batch["mask"][:1, :1, :, :, z])

@@ -187,8 +187,8 @@ def test_volume_dataset_returns_whole_volumes(tmp_path):
         item = dataset[index]
         assert item["subject_id"] == record.subject_id
         assert item["image"].shape == item["mask"].shape == (1, *GRID.shape)
-        assert item["image"].dtype == item["mask"].dtype == torch.float32
-        assert set(item["mask"].unique().tolist()) == {0.0, 1.0}
+        assert item["image"].dtype == torch.float32 and item["mask"].dtype == torch.uint8
+        assert set(item["mask"].unique().tolist()) == {0, 1}
         item["image"] += 1  # a writable copy, not the read-only memory map
     np.testing.assert_array_equal(
         dataset[0]["image"].numpy(), PreprocessedCache(None, GRID).compute(records[0]).image
@@ -215,6 +215,17 @@ def test_train_dataset_patches_have_the_patch_shape(tmp_path):
         item = dataset[index]
         assert item["image"].shape == item["mask"].shape == (1, 8, 12, 4)
         assert item["image"].dtype == torch.float32
+
+
+def test_lesion_centred_patches_always_hold_lesion(tmp_path):
+    records = [_record(tmp_path / "data", f"sub-r001s00{i}", seed=i) for i in (1, 2)]
+    dataset = TrainDataset(
+        records, PreprocessedCache(None, GRID), patch_size=(8, 8, 8), samples_per_volume=4,
+        lesion_fraction=1.0,
+    )
+    torch.manual_seed(0)
+    for index in range(len(dataset)):
+        assert dataset[index]["mask"].sum() > 0
 
 
 def test_train_dataset_patch_larger_than_volume_is_clipped(tmp_path):

@@ -47,7 +47,7 @@ def test_fit_logs_scalars_and_images_then_test_scores_every_condition(atlas_run,
     assert (run / "split.json").exists() and (run / "config.yaml").exists()
     events = EventAccumulator(str(run))
     events.Reload()
-    for tag in ("train_loss", "val_loss", "val_dice", "val_specificity", "train_dice"):
+    for tag in ("train_loss", "val_loss", "val_dice", "val_specificity", "train_dice", "lr"):
         assert tag in events.Tags()["scalars"], tag
     assert "val_overlay" in events.Tags()["images"]
 
@@ -83,6 +83,16 @@ def test_interrupted_test_resumes_to_the_same_table(atlas_run):
     partial.write_text("".join(lines[:4]) + lines[4][:25])
     main([*base, "--results.path", str(partial)])
     assert partial.read_text() == full.read_text()
+
+
+def test_poly_schedule_decays_the_learning_rate_over_the_run(atlas_run):
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config), "--trainer.max_epochs", "3", "--model.lr_schedule", "poly"])
+    events = EventAccumulator(str(tmp / "logs" / "tiny" / "version_0"))
+    events.Reload()
+    lrs = [e.value for e in events.Scalars("lr")]
+    assert len(lrs) == 3 and lrs[0] > lrs[1] > lrs[2] >= 0  # 0 after the very last step
+    assert lrs[0] < 0.01  # the first epoch's end is already past the first step (config lr 0.01)
 
 
 def test_missing_data_root_is_one_clear_line(tmp_path, capsys):

@@ -144,11 +144,13 @@ class VolumeDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         scan = self.cache.load(self.records[index])
-        return {
+        item = {
             "image": torch.from_numpy(np.array(scan.image, dtype=np.float32)),
-            "mask": torch.from_numpy(np.array(scan.mask, dtype=np.float32)),
             "subject_id": self.records[index].subject_id,
         }
+        if scan.mask is not None:  # uint8; steps convert on the device
+            item["mask"] = torch.from_numpy(np.array(scan.mask, dtype=np.uint8))
+        return item
 
 
 class TrainDataset(Dataset):
@@ -182,17 +184,21 @@ class TrainDataset(Dataset):
         self.lesion_fraction = lesion_fraction
         self.augment = augment
         self.augmentation = augmentation
+        self._lesion_voxels: dict[int, np.ndarray] = {}  # flat indices of each volume's lesion
 
     def __len__(self) -> int:
         return len(self.volumes) * self.samples_per_volume
 
     def __getitem__(self, index: int) -> dict:
-        scan = self.volumes.cache.load(self.volumes.records[index // self.samples_per_volume])
+        volume = index // self.samples_per_volume
+        scan = self.volumes.cache.load(self.volumes.records[volume])
         image, mask = scan.image, scan.mask
         if self.patch_size is not None:
-            image, mask = self._patch(image, mask)
+            if volume not in self._lesion_voxels:  # scanning a 1 mm mask costs ~10 ms: once per worker
+                self._lesion_voxels[volume] = np.flatnonzero(np.asarray(mask[0]).reshape(-1))
+            image, mask = self._patch(image, mask, self._lesion_voxels[volume])
         image = torch.from_numpy(np.array(image, dtype=np.float32))
-        mask = torch.from_numpy(np.array(mask, dtype=np.float32))
+        mask = torch.from_numpy(np.array(mask, dtype=np.uint8))
         if self.augmentation is not None:
             # the model grid's spacing, so spacings in mm (e.g. 5 mm slices) mean what they say
             affine = np.diag([*self.volumes.cache.grid.spacing, 1.0])
@@ -201,20 +207,21 @@ class TrainDataset(Dataset):
                 mask=tio.LabelMap(tensor=mask, affine=affine),
             )
             subject = self.augmentation(subject)
-            image, mask = subject["image"].data.float(), subject["mask"].data.float()
+            image, mask = subject["image"].data.float(), subject["mask"].data.to(torch.uint8)
         if self.augment:
             if torch.rand(()) < 0.5:
                 image, mask = image.flip(1), mask.flip(1)  # axis 1 = left-right in RAS
             image = image * (1 + 0.1 * torch.randn(())) + 0.1 * torch.randn(())
         return {"image": image, "mask": mask}
 
-    def _patch(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _patch(
+        self, image: np.ndarray, mask: np.ndarray, lesion: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         shape = np.array(image.shape[1:])
         size = np.minimum(np.array(self.patch_size), shape)
         rng = np.random.default_rng(torch.randint(0, 2**31, ()).item())  # follows torch's seed
         center = None
         if rng.random() < self.lesion_fraction:
-            lesion = np.flatnonzero(np.asarray(mask[0]).reshape(-1))
             if lesion.size:
                 center = np.array(np.unravel_index(rng.choice(lesion), shape))
         if center is None:
