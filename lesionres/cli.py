@@ -115,7 +115,7 @@ def _lightning_cli(args: list[str]):
                 return
             records = [r for part in datamodule.records.values() for r in part]
             cache = Path(datamodule.root) / "splits" / "check-cache.json"
-            for warning in validate_for_run(records, cache):
+            for warning in validate_for_run(records, cache, binarize=datamodule.hparams.binarize):
                 print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
 
         def after_fit(self) -> None:

@@ -3,6 +3,7 @@ subject, preprocessed as in the study, with the test-time resolution conditions.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,8 @@ class LesionDataModule(pl.LightningDataModule):
             In ``predict``: a folder of scans (searched recursively), one scan, or a CSV
             with an ``image`` column; ``dataset`` is then ignored.
         modality: ISLES 2022 modality used as the image (ISLES has no T1w).
+        binarize: How mask values become lesion: ``strict`` (only 0/1; anything else is an
+            error), ``nonzero`` (> 0, e.g. masks coded 0/255) or ``half`` (>= half the maximum).
         val_fraction: Share of subjects for validation (study: 100 of 655).
         test_fraction: Share of subjects for testing (study: 155 of 655).
         seed: Seed of the subject-level split (and of the synthetic data).
@@ -75,6 +78,7 @@ class LesionDataModule(pl.LightningDataModule):
         dataset: DatasetKind = "synthetic",
         root: str = "data/synthetic",
         modality: IslesModality = "dwi",
+        binarize: Literal["strict", "nonzero", "half"] = "strict",
         val_fraction: float = STUDY_VAL_FRACTION,
         test_fraction: float = STUDY_TEST_FRACTION,
         seed: int = 42,
@@ -156,6 +160,7 @@ class LesionDataModule(pl.LightningDataModule):
 
     def _discover(self) -> None:
         found = find_subjects(self.hparams.dataset, self.data_root, self.hparams.modality)
+        found = [dataclasses.replace(r, binarize=self.hparams.binarize) for r in found]
         by_id = {r.subject_id: r for r in found}
         if len(by_id) != len(found):
             raise LesionresError(f"{self.data_root}: duplicate subject ids in the dataset")

@@ -57,7 +57,7 @@ def load_scan(record: SubjectRecord) -> tuple[np.ndarray, np.ndarray | None, np.
     image, affine = load_volume(record.image)
     if record.mask is None:
         return image, None, affine
-    mask, mask_affine = read_mask(record.mask)
+    mask, mask_affine = read_mask(record.mask, record.binarize)
     if image.shape != mask.shape or not np.allclose(affine, mask_affine, atol=1e-3):
         # voxel of the mask -> world -> voxel of the image
         matrix = np.linalg.inv(affine) @ mask_affine
@@ -96,6 +96,8 @@ class PreprocessedCache:
 
     def key(self, record: SubjectRecord) -> str:
         payload = [CACHE_VERSION, _file_key(record.image), _file_key(record.mask), self.grid.to_dict()]
+        if record.binarize != "strict":  # (keeps the keys of existing strict entries)
+            payload.append(record.binarize)
         return hashlib.sha1(json.dumps(payload).encode()).hexdigest()[:20]
 
     def load(self, record: SubjectRecord) -> PreprocessedScan:

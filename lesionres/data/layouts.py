@@ -43,6 +43,8 @@ class SubjectRecord:
         dataset: Dataset name, e.g. ``"atlas"`` or ``"isles22"``.
         cohort: Acquisition site / cohort (ATLAS ``R0xx``; ``""`` when unknown).
         extra: Further named paths (e.g. ISLES modalities on other grids).
+        binarize: How the mask's values become lesion: ``strict`` (only 0/1), ``nonzero``
+            (> 0) or ``half`` (>= half the maximum); see :func:`lesionres.data.validation.read_mask`.
     """
 
     subject_id: str
@@ -51,6 +53,7 @@ class SubjectRecord:
     dataset: str
     cohort: str = ""
     extra: dict[str, Path] = field(default_factory=dict, compare=False)
+    binarize: str = "strict"
 
 
 def _strip_nifti(name: str) -> str:

@@ -206,7 +206,8 @@ def _binarize_mask(
             (
                 "error",
                 f"mask is not binary: values {described}; if that is how lesions are coded, "
-                "pass --binarize nonzero (> 0 is lesion) or --binarize half (>= half the maximum)",
+                "pass --binarize nonzero (> 0 is lesion) or --binarize half (>= half the maximum) "
+                "to check, --data.binarize to fit/test",
             )
         ]
     if binarize == "nonzero":
