@@ -203,10 +203,10 @@ class LesionDataModule(pl.LightningDataModule):
         """The configured training-time resolution augmentation, or ``None``."""
         from lesionres.transforms import RandomResolution
 
-        preset, options = self.hparams.resolution_augmentation, self.hparams.resolution_options
+        base = RandomResolution.preset(self.hparams.resolution_augmentation)
+        options = self.hparams.resolution_options
         if not options:
-            return RandomResolution.preset(preset)
-        base = RandomResolution.preset(preset)
+            return base
         settings = {name: getattr(base, name) for name in base.args_names} if base else {}
         try:
             return RandomResolution(**{**settings, **options})
