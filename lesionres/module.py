@@ -141,7 +141,8 @@ class LesionSegmenter(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("lr", self.optimizers().param_groups[0]["lr"])
-        self.log_dict(self.train_metrics.compute())
+        if _updated(self.train_metrics):  # a resumed mid-epoch checkpoint may leave no batch
+            self.log_dict(self.train_metrics.compute())
         self.train_metrics.reset()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -155,9 +156,9 @@ class LesionSegmenter(pl.LightningModule):
             self._overlay = (batch["image"][0, 0, :, :, z], prediction[0, 0, :, :, z], batch["mask"][:1, :1, :, :, z])
 
     def on_validation_epoch_end(self) -> None:
-        values = self.val_metrics.compute()
-        values = {k: torch.nan_to_num(v, nan=0.0) for k, v in values.items()}
-        self.log_dict(values, prog_bar=True)
+        if _updated(self.val_metrics):
+            values = self.val_metrics.compute()
+            self.log_dict({k: torch.nan_to_num(v, nan=0.0) for k, v in values.items()}, prog_bar=True)
         self.val_metrics.reset()
         if self._overlay is not None and isinstance(self.logger, TensorBoardLogger):
             image, prediction, truth = self._overlay
@@ -229,6 +230,10 @@ class LesionSegmenter(pl.LightningModule):
             self.model_grid = ModelGrid.from_dict(checkpoint["model_grid"])
 
 
+def _updated(metrics: MetricCollection) -> bool:
+    return all(metric.update_called for metric in metrics.values())
+
+
 def _overlay_rgb(image: torch.Tensor, prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """A ``(3, H, W)`` picture: grey image, ground truth in green, prediction in red (overlap
     yellow), rotated so anterior is up as radiologists expect."""
@@ -238,4 +243,6 @@ def _overlay_rgb(image: torch.Tensor, prediction: torch.Tensor, truth: torch.Ten
     rgb = torch.stack([grey, grey, grey]) * 0.7
     rgb[0] = torch.where(prediction.cpu() > 0, 1.0, rgb[0])
     rgb[1] = torch.where(truth.cpu() > 0, 1.0, rgb[1])
-    return rgb.transpose(1, 2).flip(1)
+    rgb = rgb.transpose(1, 2).flip(1)
+    scale = max(1, round(360 / max(rgb.shape[1:])))  # small grids (2 mm, tests) shown enlarged
+    return rgb.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
