@@ -49,6 +49,18 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def parse_device_args(parser, argv) -> tuple:
+    """Add ``--threads``, parse, and apply ``--device``/``--threads``: ``(args, device)``."""
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch CPU threads (default: torch's; 1 with --quick on CPU)",
+    )
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    set_threads(args.threads, args.quick, device)
+    return args, device
+
+
 def set_threads(
     threads: int | None, quick: bool = False, device: torch.device | None = None
 ) -> None:

@@ -48,8 +48,7 @@ import warnings
 from pathlib import Path
 
 import torch
-
-from _common import emit, resolve_device, set_threads, synchronize
+from _common import emit, parse_device_args, synchronize
 
 STUDY_STEPS = 50 * 400
 STUDY_VAL_VOLUMES = 50 * 100
@@ -155,13 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "--subjects and spacing, reused as is afterwards)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=None,
-        help="torch CPU threads (default: torch's; 1 with --quick on CPU)",
-    )
-    args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    set_threads(args.threads, args.quick, device)
+    args, device = parse_device_args(parser, argv)
     quick = args.quick
     subjects = args.subjects or (10 if quick else 24)
     epochs = max(2, args.epochs or (3 if quick else 4))

@@ -38,9 +38,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
-
 from _common import ATLAS_SHAPE, emit, resolve_device, synchronize, write_volumes
+from torch.utils.data import DataLoader
 
 GRID_SHAPE = (208, 240, 192)
 

@@ -46,8 +46,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-
-from _common import emit, resolve_device, set_threads, synchronize, timed_ms
+from _common import emit, parse_device_args, synchronize, timed_ms
 
 FULL_SHAPE = (208, 240, 192)
 QUICK_CPU_SHAPE = (48, 48, 48)
@@ -157,13 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (3; quick 1)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
-    parser.add_argument(
-        "--threads", type=int, default=None,
-        help="torch CPU threads (default: torch's; 1 with --quick on CPU)",
-    )
-    args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    set_threads(args.threads, args.quick, device)
+    args, device = parse_device_args(parser, argv)
     args.steps = args.steps or (2 if args.quick else 10)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     args.shape_note = ""

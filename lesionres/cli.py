@@ -14,7 +14,7 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["CONFIG_DIR", "LesionCLI", "main"]
+__all__ = ["CONFIG_DIR", "main"]
 
 CONFIG_DIR = Path(str(resources.files("lesionres") / "configs"))
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Literal
 
 import nibabel as nib
-import yaml
 import numpy as np
+import yaml
 
 __all__ = [
     "write_config",

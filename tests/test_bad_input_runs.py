@@ -4,30 +4,19 @@ one line naming the file (errors) or runs with the documented warning (warnings,
 from __future__ import annotations
 
 import pytest
-
-from fakes import make_folder_tree, truncate_file, write_config, write_volume
-from test_validation import CASES, NAMES_IMAGE, SHAPE, _bad_data
+from fakes import write_config
+from test_validation import CASES, write_case
 
 from lesionres.cli import main
 
 
 @pytest.fixture(params=sorted(CASES))
 def bad_run(request, tmp_path):
-    name = request.param
-    which, data, affine, binarize, level, message, _ = CASES[name]
-    subjects = make_folder_tree(tmp_path / "data", n=6, shape=SHAPE)
-    bad = subjects[1]
-    if which == "image" and data is None:
-        truncate_file(bad["image"])
-    elif which == "image":
-        write_volume(bad["image"], _bad_data(data), affine)
-    else:
-        write_volume(bad["mask"], data, affine)
+    case = write_case(tmp_path / "data", request.param, n=6)
     config = write_config(tmp_path / "tiny.yaml", tmp_path / "data", tmp_path / "logs",
-                          data__dataset="folder", data__binarize=binarize,
+                          data__dataset="folder", data__binarize=case["binarize"],
                           data__condition_preset="none")
-    path = bad["image"] if name in NAMES_IMAGE else bad[which]
-    return config, path, level, message
+    return config, case["path"], case["level"], case["message"]
 
 
 @pytest.mark.parametrize("command", ["fit", "test"])

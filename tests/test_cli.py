@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from fakes import write_config
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lesionres.cli import main
 from lesionres.metrics import METRIC_COLUMNS

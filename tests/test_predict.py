@@ -191,7 +191,7 @@ def test_find_scans_errors_name_the_problem(tmp_path):
 
 # ------------------------------------------------------------------------ the CLI run
 def test_predict_writes_a_binary_mask_on_each_scans_own_grid(predicted):
-    out, scans = predicted["out"], predicted["scans"]
+    out = predicted["out"]
     for name, (relative, shape, affine) in SCANS.items():
         stem = Path(relative).name.split(".nii")[0]
         mask_file = out / Path(relative).parent / f"{stem}_desc-lesion_mask.nii.gz"

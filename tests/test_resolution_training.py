@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from fakes import make_atlas_tree
 
 from lesionres.data.datamodule import LesionDataModule

@@ -93,13 +93,10 @@ def _bad_data(kind):
     return image
 
 
-@pytest.fixture(params=sorted(CASES))
-def case(request, tmp_path):
-    """A folder dataset whose second subject holds the bad input; returns its facts."""
-    name = request.param
+def write_case(root, name: str, n: int = 2) -> dict:
+    """A folder dataset of ``n`` subjects whose second holds bad input ``name``; its facts."""
     which, data, affine, binarize, level, message, status = CASES[name]
-    subjects = make_folder_tree(tmp_path / "data", n=2, shape=SHAPE)
-    bad = subjects[1]
+    bad = make_folder_tree(root, n=n, shape=SHAPE)[1]
     if which == "image" and data is None:
         truncate_file(bad["image"])
     elif which == "image":
@@ -107,10 +104,15 @@ def case(request, tmp_path):
     else:
         write_volume(bad["mask"], data, affine)
     return {
-        "name": name, "root": tmp_path / "data",
+        "name": name, "root": root,
         "path": bad["image"] if name in NAMES_IMAGE else bad[which], "binarize": binarize,
         "level": level, "message": message, "status": status,
     }
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request, tmp_path):
+    return write_case(tmp_path / "data", request.param)
 
 
 def test_check_subject_outcome(case):

@@ -17,7 +17,12 @@ from lesionres.data.datasets import ConditionDataset, PreprocessedCache, TrainDa
 from lesionres.data.grid import ModelGrid, spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import DatasetKind, IslesModality, SubjectRecord, find_subjects
-from lesionres.data.split import STUDY_TEST_FRACTION, STUDY_VAL_FRACTION, load_or_make_split, write_json
+from lesionres.data.split import (
+    STUDY_TEST_FRACTION,
+    STUDY_VAL_FRACTION,
+    load_or_make_split,
+    write_json,
+)
 from lesionres.errors import LesionresError
 
 __all__ = ["LesionDataModule"]
