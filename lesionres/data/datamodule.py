@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
@@ -66,6 +67,12 @@ class LesionDataModule(pl.LightningDataModule):
         resolution_options: :class:`~lesionres.transforms.RandomResolution` arguments that
             override the preset's (or, with ``none``, define the augmentation), e.g.
             ``{p: 0.5, methods: [crude, linear], slice_thickness: [1, 6]}``.
+        low_resolution_train: A naturally low-resolution dataset (e.g. the ISLES-like synthetic
+            set, or your own clinical scans) from which training subjects are added, each
+            resampled onto the model grid: mixed-resolution training. The subjects it lends
+            are left out of any external test cohort on the same folder.
+        low_resolution_share: Share of the training subjects that come from
+            ``low_resolution_train`` (capped by its size); the draw follows ``seed``.
         cache_dir: Preprocessed-volume cache (``.npy``); ``auto`` is
             ``$LESIONRES_CACHE`` or ``~/.cache/lesionres``; ``None`` turns it off.
         conditions: Test-time resolution conditions; ``None`` takes ``condition_preset``.
@@ -98,6 +105,8 @@ class LesionDataModule(pl.LightningDataModule):
         augment: bool = False,
         resolution_augmentation: Literal["none", "nnunet", "synthseg"] = "none",
         resolution_options: dict | None = None,
+        low_resolution_train: ExternalTestSet | None = None,
+        low_resolution_share: float = 0.25,
         cache_dir: str | None = "auto",
         conditions: list[Condition] | None = None,
         condition_preset: Literal["study", "sweep", "none"] = "study",
@@ -109,14 +118,18 @@ class LesionDataModule(pl.LightningDataModule):
         super().__init__()
         # conditions/external are dataclasses: kept out of checkpoints so that they load with
         # torch.load(weights_only=True); the run's config.yaml records them
-        self.save_hyperparameters(ignore=["conditions", "external"])
+        self.save_hyperparameters(ignore=["conditions", "external", "low_resolution_train"])
         self.condition_list = conditions
         self.external_list = external
+        self.low_resolution_set = low_resolution_train
+        if not 0 <= low_resolution_share < 1:
+            raise LesionresError(f"--data.low_resolution_share must be in [0, 1), got {low_resolution_share}")
         self.root = Path(root).expanduser()
         self.grid: ModelGrid | None = None
         self.split: dict[str, list[str]] = {}
         self.records: dict[str, list[SubjectRecord]] = {}
         self.test_sets: list[tuple[str, ConditionDataset]] = []
+        self._lent: set[tuple[Path, str]] = set()  # (folder, subject) of low-resolution training
 
     # ----------------------------------------------------------------- discovery and split
     @property
@@ -175,6 +188,21 @@ class LesionDataModule(pl.LightningDataModule):
         )
         self.records = {part: [by_id[i] for i in ids] for part, ids in self.split.items()}
         self.grid = self._infer_grid()
+        if self.low_resolution_set is not None:
+            self._add_low_resolution_training()
+
+    def _add_low_resolution_training(self) -> None:
+        """Lend subjects of the low-resolution set to training (deterministic from the seed)."""
+        source = self.low_resolution_set
+        found = sorted(find_subjects(source.dataset, source.root, source.modality), key=lambda r: r.subject_id)
+        share = self.hparams.low_resolution_share
+        wanted = round(share / (1 - share) * len(self.records["train"]))
+        rng = np.random.default_rng(self.hparams.seed)
+        chosen = sorted(rng.choice(len(found), size=min(wanted, len(found)), replace=False).tolist())
+        lent = [dataclasses.replace(found[i], binarize=self.hparams.binarize) for i in chosen]
+        self.records["train"] = self.records["train"] + lent
+        self.split = {**self.split, "train_low_resolution": [r.subject_id for r in lent]}
+        self._lent = {(Path(source.root).resolve(), r.subject_id) for r in lent}
 
     def _infer_grid(self) -> ModelGrid:
         spacing = self.hparams.target_spacing
@@ -242,6 +270,8 @@ class LesionDataModule(pl.LightningDataModule):
         ]
         for external in self.external_sets:
             records = find_subjects(external.dataset, external.root, external.modality)
+            root = Path(external.root).resolve()
+            records = [r for r in records if (root, r.subject_id) not in self._lent]  # seen in training
             self.test_sets.append((external.name, ConditionDataset(records, Condition(external.name), self.grid)))
         names = self.test_names
         if len(set(names)) != len(names):
