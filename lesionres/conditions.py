@@ -80,6 +80,25 @@ class Condition:
     def spacing_label(self) -> str:
         return _fmt(self.spacing) if self.spacing else ""
 
+    def test_spacing(self, native: list[float] | tuple[float, ...]) -> list[float]:
+        """The voxel size (mm) a scan of ``native`` spacing has under this condition.
+
+        ``original``: the native spacing; a factor multiplies it; a target spacing coarsens
+        only the axes it is coarser on (a 1x1x5 mm target on a 2 mm scan gives 2x2x5 mm).
+        """
+        native = [float(v) for v in native]
+        if self.method == "original":
+            return native
+        if self.spacing is not None:
+            target = self.spacing * 3 if len(self.spacing) == 1 else self.spacing
+            return [max(n, t) for n, t in zip(native, target, strict=True)]
+        factor = self.factor * 3 if len(self.factor) == 1 else self.factor
+        return [n * f for n, f in zip(native, factor, strict=True)]
+
+    def test_spacing_label(self, native: list[float] | tuple[float, ...]) -> str:
+        """:meth:`test_spacing` as ``"2"`` or ``"2x2x5"`` (the results' ``spacing_mm``)."""
+        return _fmt([round(v, 3) for v in self.test_spacing(native)])
+
 
 @dataclass
 class ExternalTestSet:

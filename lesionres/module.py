@@ -185,7 +185,7 @@ class LesionSegmenter(pl.LightningModule):
             "condition": condition.name,
             "method": condition.method,
             "factor": condition.factor_label,
-            "spacing_mm": condition.spacing_label,
+            "spacing_mm": condition.test_spacing_label(item["spacing"]) if "spacing" in item else "",
             "threshold": self.hparams.threshold,
             "error": item.get("error", ""),
         }

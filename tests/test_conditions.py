@@ -36,3 +36,12 @@ def test_presets():
     ]
     sweep = [c.name for c in preset_conditions("sweep")]
     assert "linear_x3" in sweep and "acquisition_1x1x7mm" in sweep and len(set(sweep)) == len(sweep)
+
+
+def test_test_spacing_is_the_voxel_size_the_scan_gets():
+    assert Condition().test_spacing_label([2, 2, 2]) == "2"
+    assert Condition(method="linear", factor=[3]).test_spacing_label([2, 2, 2]) == "6"
+    assert Condition(method="crude", factor=[1, 1, 2]).test_spacing_label([1, 1, 1.5]) == "1x1x3"
+    # a target finer than the scan on an axis leaves that axis alone
+    assert Condition(method="acquisition", spacing=[1, 1, 5]).test_spacing_label([2, 2, 2]) == "2x2x5"
+    assert Condition(method="acquisition", spacing=[3]).test_spacing_label([0.9, 0.9, 5]) == "3x3x5"
