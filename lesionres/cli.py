@@ -85,6 +85,9 @@ def _lightning_cli(args: list[str]):
             subcommand = self.config.get("subcommand")
             model = self.config[subcommand].get("model") if subcommand else None
             chosen = {key: model[key] for key in EVALUATION_SETTINGS if model and key in model}
+            ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
+            if ckpt and ckpt not in ("last", "best"):
+                _check_checkpoint_file(Path(ckpt))
             super()._parse_ckpt_path()
             for key, value in chosen.items():
                 self.config[subcommand]["model"][key] = value
@@ -104,6 +107,18 @@ def _lightning_cli(args: list[str]):
 
         def before_test(self) -> None:
             self._check_data()
+            self._check_checkpoint_fits()
+
+        def before_validate(self) -> None:
+            self._check_checkpoint_fits()
+
+        def before_predict(self) -> None:
+            self._check_checkpoint_fits()
+
+        def _check_checkpoint_fits(self) -> None:
+            ckpt = self.config_init[self.subcommand].get("ckpt_path")
+            if ckpt and ckpt not in ("last", "best"):
+                _check_state_dict(Path(ckpt), self.model.state_dict())
 
         def _check_data(self) -> None:
             datamodule = self.datamodule
@@ -142,6 +157,44 @@ def _lightning_cli(args: list[str]):
         args=args,
         save_config_kwargs={"overwrite": True},
     )
+
+
+def _check_checkpoint_file(path: Path) -> None:
+    """One clear line for a checkpoint that is missing or not a PyTorch file at all."""
+    import zipfile
+
+    from lesionres.errors import LesionresError
+
+    if not path.is_file():
+        raise LesionresError(f"{path}: checkpoint file not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise LesionresError(f"{path}: not a PyTorch checkpoint (expected a .ckpt written by `lesionres fit`)")
+
+
+def _check_state_dict(path: Path, expected: dict) -> None:
+    """One clear line when the checkpoint's weights do not fit the model being run."""
+    import torch
+
+    from lesionres.errors import LesionresError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict")
+    except Exception as error:  # noqa: BLE001 - anything unreadable is the same problem here
+        raise LesionresError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict):
+        raise LesionresError(f"{path}: no state_dict: not a Lightning checkpoint of lesionres")
+    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    shapes = [k for k in sorted(expected.keys() & state.keys()) if state[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        example = (
+            f"{shapes[0]}: checkpoint {tuple(state[shapes[0]].shape)} vs model {tuple(expected[shapes[0]].shape)}"
+            if shapes
+            else (missing or unexpected)[0]
+        )
+        raise LesionresError(
+            f"{path}: does not fit the model configuration ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(shapes)} differently shaped weights; e.g. {example})"
+        )
 
 
 def main(args: list[str] | None = None) -> int | None:

@@ -133,3 +133,31 @@ def test_sigterm_during_fit_saves_last_checkpoint_and_resume_finishes(atlas_run)
     epoch = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
     main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_epochs", str(epoch + 2)])
     assert (tmp / "logs" / "tiny" / "version_1" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_bad_checkpoints_are_one_clear_line(atlas_run, capsys):
+    import torch
+
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config)])
+    good = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    (tmp / "garbage.ckpt").write_text("not a checkpoint")
+    checkpoint = torch.load(good, weights_only=False)
+    checkpoint["hyper_parameters"]["base_channels"] = 4  # architecture no longer matches
+    torch.save(checkpoint, tmp / "reshaped.ckpt")
+    checkpoint = torch.load(good, weights_only=False)
+    checkpoint["state_dict"].pop(next(iter(checkpoint["state_dict"])))
+    torch.save(checkpoint, tmp / "incomplete.ckpt")
+    expected = {
+        "missing.ckpt": "checkpoint file not found",
+        "garbage.ckpt": "not a PyTorch checkpoint",
+        "reshaped.ckpt": "differently shaped weights",
+        "incomplete.ckpt": "1 missing",
+    }
+    capsys.readouterr()
+    for name, message in expected.items():
+        with pytest.raises(SystemExit) as exit_:
+            main(["test", "--config", str(config), "--ckpt_path", str(tmp / name)])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"error: {tmp / name}: ") and message in err[-1], err[-3:]
