@@ -172,13 +172,13 @@ def synthetic_volume(
         ``(image int16, mask uint8)``.
     """
     grids = np.meshgrid(*[np.linspace(-1, 1, n, dtype=np.float32) for n in shape], indexing="ij")
-    radius = np.sqrt(sum((g / r) ** 2 for g, r in zip(grids, (0.8, 0.85, 0.8))))
+    radius = np.sqrt(sum((g / r) ** 2 for g, r in zip(grids, (0.8, 0.85, 0.8), strict=True)))
     brain = radius < 1 + 0.05 * _smooth_noise(rng, shape, 16)
     noise = rng.standard_normal(shape, dtype=np.float32)
     image = 600 + 250 * _smooth_noise(rng, shape, 8) + 40 * noise
     centre = rng.uniform(-0.4, 0.4, size=3)
     size = rng.uniform(0.08, 0.2)
-    lesion_distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre)))
+    lesion_distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)))
     mask = (lesion_distance < size * (1 + 0.3 * _smooth_noise(rng, shape, 12))) & brain
     image[mask] *= 0.4
     image[~brain] = 0

@@ -46,7 +46,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from _common import emit, parse_device_args, synchronize, timed_ms
+from _common import emit, parse_device_args, timed_ms
 
 FULL_SHAPE = (208, 240, 192)
 QUICK_CPU_SHAPE = (48, 48, 48)
@@ -133,12 +133,6 @@ def measure(
             error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}", **common,
         )
         return None
-    finally:
-        del model, runner, optimizer, x, y
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        synchronize(device)
     return train_ms, infer_ms
 
 
@@ -182,9 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     for variant in variants:
         for name in ("ours", "monai"):
             result = measure(name, variant, shape, device, args)
+            gc.collect()  # the model and its optimizer died with measure(): free their memory
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
             if result is None:
                 continue
-            for kind, value in zip(("train", "infer"), result):
+            for kind, value in zip(("train", "infer"), result, strict=True):
                 if name not in best[kind] or value < best[kind][name][0]:
                     best[kind][name] = (value, variant)
     for kind, label in (("train", "train_step_best"), ("infer", "inference_best")):

@@ -54,7 +54,7 @@ def sliding_window(
         The blended outputs, ``(N, K, X, Y, Z)``, float32.
     """
     spatial = volume.shape[2:]
-    window = [min(w, s) for w, s in zip(window, spatial)]
+    window = [min(w, s) for w, s in zip(window, spatial, strict=True)]
     if weighting == "gaussian":
         weight = gaussian_weight(window)
     elif weighting == "hann":
@@ -80,7 +80,7 @@ def sliding_window(
             result = predict(tiles).float()
             if output is None:
                 output = torch.zeros((volume.shape[0], result.shape[1], *spatial), device=volume.device)
-            for tile, box in zip(result, chunk):
+            for tile, box in zip(result, chunk, strict=True):
                 output[n][(slice(None), *box)] += tile * weight
                 if n == 0:
                     norm[box] += weight

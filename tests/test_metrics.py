@@ -62,8 +62,8 @@ def flood_fill_components(mask: np.ndarray, connectivity: int) -> list[set[tuple
         while queue:
             voxel = queue.popleft()
             for offset in offsets:
-                n = tuple(v + o for v, o in zip(voxel, offset))
-                inside = all(0 <= i < s for i, s in zip(n, mask.shape))
+                n = tuple(v + o for v, o in zip(voxel, offset, strict=True))
+                inside = all(0 <= i < s for i, s in zip(n, mask.shape, strict=True))
                 if inside and n not in seen and mask[n]:
                     seen.add(n)
                     component.add(n)
@@ -196,9 +196,9 @@ def disjoint_boxes(rng: np.random.Generator, shape, count: int) -> np.ndarray:
     mask = np.zeros(shape, dtype=bool)
     while count:
         size = rng.integers(2, 7, size=3)
-        start = [int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size)]
-        box = tuple(slice(a, a + s) for a, s in zip(start, size))
-        halo = tuple(slice(max(a - 1, 0), a + s + 1) for a, s in zip(start, size))
+        start = [int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size, strict=True)]
+        box = tuple(slice(a, a + s) for a, s in zip(start, size, strict=True))
+        halo = tuple(slice(max(a - 1, 0), a + s + 1) for a, s in zip(start, size, strict=True))
         if not mask[halo].any():
             mask[box] = True
             count -= 1

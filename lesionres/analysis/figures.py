@@ -306,7 +306,7 @@ def plot_distributions(
         data, positions=range(len(conds)), widths=0.55, showfliers=False, patch_artist=True,
         medianprops={"color": "black", "linewidth": 1.5}, whis=(5, 95),
     )  # fmt: skip
-    for patch, cond in zip(box["boxes"], conds):
+    for patch, cond in zip(box["boxes"], conds, strict=True):
         patch.set_facecolor(colours[cond])
         patch.set_alpha(0.35)
         if cond in other:
@@ -333,7 +333,7 @@ def plot_distributions(
             i + jitter[s.index].to_numpy(), s.to_numpy(), s=9, color=colours[cond],
             edgecolor="black", linewidth=0.3, zorder=3, alpha=0.85,
         )  # fmt: skip
-    labels = [f"{c} (n={len(d)}){' †' if c in other else ''}" for c, d in zip(conds, data)]
+    labels = [f"{c} (n={len(d)}){' †' if c in other else ''}" for c, d in zip(conds, data, strict=True)]
     _rotate(ax, labels, rotation=30)
     notes = ["lower is better"] if metric in _LOWER_IS_BETTER else []
     values = np.concatenate(data) if data else np.array([])
@@ -502,7 +502,7 @@ def plot_resolution_curve(
         return None
     edges = res["spacing"].map(lambda t: parse_resolution(t) or (np.nan,) * 3)
     res["aniso"] = res["curve"].str.endswith("(anisotropic)")
-    res["x"] = [max(e) if a else float(np.cbrt(np.prod(e))) for e, a in zip(edges, res["aniso"])]
+    res["x"] = [max(e) if a else float(np.cbrt(np.prod(e))) for e, a in zip(edges, res["aniso"], strict=True)]
     clean = _clean(df)
     models = (
         [str(m) for m in pd.unique(clean["model"].dropna().astype(str))]
@@ -517,7 +517,7 @@ def plot_resolution_curve(
     styles, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D"]
     fig = Figure(figsize=(6.0 * len(panels) + 2.2, 4.6))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    for ax, aniso in zip(axes, panels):
+    for ax, aniso in zip(axes, panels, strict=False):
         members = [c for c in curves if c.endswith("(anisotropic)") == aniso]
         pts = res[res["is_reference"] | res["curve"].isin(members)]
         span = pts["x"].max() - pts["x"].min() or 1.0
@@ -606,7 +606,7 @@ def plot_volume_agreement(
     nrows = int(np.ceil(len(conds) / ncols))
     fig = Figure(figsize=(3.2 * ncols + 0.4, 3.2 * nrows + 0.6))
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
-    for ax, cond in zip(axes.ravel(), conds):
+    for ax, cond in zip(axes.ravel(), conds, strict=False):
         sub = df[df["condition"].astype(str) == cond]
         gt = _values(sub, "gt_volume_ml").to_numpy()
         pr = _values(sub, "pred_volume_ml").to_numpy()
@@ -684,7 +684,7 @@ def plot_stratified(
         )  # fmt: skip
     ns = strata.groupby("stratum_index")["n"].agg(["min", "max"])
     ticks = []
-    for lab, i in zip(labels["stratum"], labels["stratum_index"]):
+    for lab, i in zip(labels["stratum"], labels["stratum_index"], strict=True):
         lo, hi = ns.loc[i, "min"], ns.loc[i, "max"]
         ticks.append(f"{lab}\n(n={lo})" if lo == hi else f"{lab}\n(n={lo}-{hi})")
     _rotate(ax, ticks, 0)
@@ -804,7 +804,7 @@ def overlay_figure(
     )
     ax.add_patch(box)
     ax.set_title(f"axial slice z={z}\n({n} GT lesion(s))", fontsize=9)
-    for ax_i, (cond, pred) in zip(axes[1:], preds.items()):
+    for ax_i, (cond, pred) in zip(axes[1:], preds.items(), strict=False):
         inter = np.logical_and(pred, gt).sum()
         denom = pred.sum() + gt.sum()
         dice = 2 * inter / denom if denom else 1.0

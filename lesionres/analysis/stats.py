@@ -274,7 +274,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
         ok = rows[~f]
         for metric in metrics:
             v = _values(ok, metric).dropna().to_numpy()
-            rec = dict(zip(group_cols, keys))
+            rec = dict(zip(group_cols, keys, strict=True))
             rec["condition"] = str(rec["condition"])
             rec.update(
                 metric=metric,
@@ -1085,7 +1085,7 @@ def _fmt_edge(x: float) -> str:
 def _stratum_labels(edges: Sequence[float], by: str, tertiles: bool) -> list[str]:
     unit = " ml" if by.endswith("_ml") else ""
     labels = []
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         if tertiles:
             name = ("low", "middle", "high")[i] if len(edges) == 4 else f"q{i + 1}"
             labels.append(f"{name} [{_fmt_edge(lo)}, {_fmt_edge(hi)}]{unit}")
@@ -1184,7 +1184,7 @@ def stratify(
     for keys, rows in ok.groupby([*group_cols, "_s"], sort=False):
         *gkeys, s = keys
         v = rows["_v"].dropna().to_numpy()
-        rec = dict(zip(group_cols, gkeys))
+        rec = dict(zip(group_cols, gkeys, strict=True))
         rec.update(
             by=by,
             stratum=labels[int(s)],

@@ -108,7 +108,7 @@ def format_value(value: Any, column: str = "", digits: int = 4) -> str:
 
 def _cells(df: pd.DataFrame, digits: int) -> list[list[str]]:
     return [
-        [format_value(v, str(c), digits) for c, v in zip(df.columns, row)]
+        [format_value(v, str(c), digits) for c, v in zip(df.columns, row, strict=True)]
         for row in df.itertuples(index=False, name=None)
     ]
 
@@ -134,11 +134,11 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
 
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(
-            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric, strict=True)
         ) + " |"
 
     rule = "|".join(
-        ("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)
+        ("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric, strict=True)
     )
     rule = f"|{rule}|"
     return "\n".join([line(header), rule, *(line(r) for r in body)]) + "\n"

@@ -229,7 +229,7 @@ class TrainDataset(Dataset):
         if center is None:
             center = rng.integers(size // 2, shape - size + size // 2 + 1)
         start = np.clip(center - size // 2, 0, shape - size)
-        box = (slice(None), *(slice(s, s + n) for s, n in zip(start, size)))
+        box = (slice(None), *(slice(s, s + n) for s, n in zip(start, size, strict=True)))
         return image[box], mask[box]
 
 

@@ -44,7 +44,7 @@ def pad_or_crop(
         The new tensor and the (source, destination) slices, which undo it:
         ``original[..., *source] == new[..., *destination]``.
     """
-    pairs = [_center_slices(s, t) for s, t in zip(volume.shape[-3:], shape)]
+    pairs = [_center_slices(s, t) for s, t in zip(volume.shape[-3:], shape, strict=True)]
     source = tuple(p[0] for p in pairs)
     destination = tuple(p[1] for p in pairs)
     out = volume.new_full((*volume.shape[:-3], *shape), value)
@@ -90,9 +90,9 @@ class GridMapping:
             model_shape = ras_shape
         else:
             model_shape = tuple(
-                max(1, int(round(n * s / t))) for n, s, t in zip(ras_shape, ras_spacing, grid.spacing)
+                max(1, int(round(n * s / t))) for n, s, t in zip(ras_shape, ras_spacing, grid.spacing, strict=True)
             )
-        pairs = [_center_slices(s, t) for s, t in zip(model_shape, grid.shape)]
+        pairs = [_center_slices(s, t) for s, t in zip(model_shape, grid.shape, strict=True)]
         return cls(
             tuple(int(s) for s in shape),
             ornt,

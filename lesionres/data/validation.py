@@ -735,7 +735,7 @@ def validate_for_run(
     keys = [_cache_key(r, atol_mm, binarize) for r in records]
     checks: list[SubjectCheck | None] = [
         _from_entry(r, cached[k]) if k is not None and k in cached else None
-        for r, k in zip(records, keys)
+        for r, k in zip(records, keys, strict=True)
     ]
     todo = [i for i, c in enumerate(checks) if c is None]
     try:
@@ -746,14 +746,14 @@ def validate_for_run(
             workers,
             progress,
         )
-        for i, check in zip(todo, fresh):
+        for i, check in zip(todo, fresh, strict=True):
             checks[i] = check
     finally:
         if cache_path is not None and todo:
             # keep passes of other files; drop stale entries of the files checked now
             current = {str(Path(r.image).resolve()) for r in records}
             entries = {k: v for k, v in cached.items() if v.get("image") not in current}
-            for key, check in zip(keys, checks):
+            for key, check in zip(keys, checks, strict=True):
                 if key is not None and check is not None and check.ok:
                     entries[key] = _to_entry(check)
             _write_cache(cache_path, entries)
@@ -816,7 +816,7 @@ def _table(checks: Sequence[SubjectCheck]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     lines = []
     for row in [header, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
         lines.append("  ".join(cells).rstrip())
     return lines
 

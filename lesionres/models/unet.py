@@ -91,6 +91,6 @@ class UNet3D(nn.Module):
             if level < self.depth:
                 skips.append(x)
                 x = self.pool(x)
-        for up, block, skip in zip(self.up, self.decoder, reversed(skips)):
+        for up, block, skip in zip(self.up, self.decoder, reversed(skips), strict=True):
             x = block(torch.cat([up(x), skip], dim=1))
         return self.head(x)

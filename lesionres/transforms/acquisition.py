@@ -71,7 +71,7 @@ class AcquisitionDegradation(DegradationTransform):
         if self.target_spacing is not None:
             return self.target_spacing
         assert self.factor is not None
-        return tuple(s * f for s, f in zip(spacing, self.factor))  # type: ignore[return-value]
+        return tuple(s * f for s, f in zip(spacing, self.factor, strict=True))  # type: ignore[return-value]
 
     def degrade(self, x: torch.Tensor, spacing: tuple[float, float, float]) -> torch.Tensor:
         return functional.acquisition(x, spacing, self.target_for(spacing))

@@ -74,7 +74,7 @@ def crude(x: torch.Tensor, factor: Sequence[int]) -> torch.Tensor:
         return x.clone()
     index = [
         (torch.arange(size, device=x.device) // int(n)) * int(n)
-        for size, n in zip(x.shape[1:], factor)
+        for size, n in zip(x.shape[1:], factor, strict=True)
     ]
     # Broadcast the three 1-D indices into one advanced-indexing gather.
     return x[:, index[0][:, None, None], index[1][None, :, None], index[2][None, None, :]]
@@ -100,7 +100,7 @@ def linear(x: torch.Tensor, factor: Sequence[float]) -> torch.Tensor:
     """
     _check_volume(x)
     shape = tuple(x.shape[1:])
-    low = tuple(max(1, round(size / float(n))) for size, n in zip(shape, factor))
+    low = tuple(max(1, round(size / float(n))) for size, n in zip(shape, factor, strict=True))
     if low == shape:
         return x.clone()
     down = F.interpolate(x[None], size=low, mode="trilinear", align_corners=False)
@@ -128,7 +128,7 @@ def blurring_sigma(
     """
     return tuple(
         coefficient * t / s if t > s * (1 + _SPACING_RTOL) else 0.0
-        for s, t in zip(source_spacing, target_spacing)
+        for s, t in zip(source_spacing, target_spacing, strict=True)
     )  # type: ignore[return-value]
 
 
@@ -268,7 +268,7 @@ def acquisition(
     """
     _check_volume(x)
     sigmas = blurring_sigma(source_spacing, target_spacing, coefficient)
-    ratios = [t / s for s, t in zip(source_spacing, target_spacing)]
+    ratios = [t / s for s, t in zip(source_spacing, target_spacing, strict=True)]
     axes = sorted((a for a in range(3) if sigmas[a] > 0), key=lambda a: -ratios[a])
     if not axes:
         return x.clone()

@@ -25,7 +25,7 @@ def paired_table(
     base = rng.uniform(0.3, 0.8, n)
     volume = np.exp(np.linspace(-2, 4, n))
     frames = []
-    for cond, shift in zip(conditions, shifts):
+    for cond, shift in zip(conditions, shifts, strict=True):
         dice = np.clip(base + shift + rng.normal(0, 0.03, n), 0, 1)
         if round_to is not None:
             dice = dice.round(round_to)

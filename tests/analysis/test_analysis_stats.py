@@ -179,7 +179,7 @@ def test_bootstrap_matches_naive_resampling():
     a, b = rng.uniform(size=13).round(2), rng.uniform(size=9).round(2)
     r = np.random.default_rng(5)
     ia, ib = r.integers(0, 13, (300, 13)), r.integers(0, 9, (300, 9))
-    meds = [np.median(np.subtract.outer(a[x], b[y])) for x, y in zip(ia, ib)]
+    meds = [np.median(np.subtract.outer(a[x], b[y])) for x, y in zip(ia, ib, strict=True)]
     ours = _bootstrap_hodges_lehmann(a, b, 300, 5)
     np.testing.assert_allclose(ours, np.percentile(meds, [2.5, 97.5]), atol=1e-12)
 
