@@ -271,15 +271,15 @@ def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
     out["test"] = comp["test"].map(names)
     out["n"] = [
         f"{int(n)}" if p else f"{int(na)}+{int(nb)}"
-        for n, na, nb, p in zip(comp["n"], comp["n_a"], comp["n_b"], paired)
+        for n, na, nb, p in zip(comp["n"], comp["n_a"], comp["n_b"], paired, strict=True)
     ]
-    out["mean a / b"] = [f"{_fmt(a)} / {_fmt(b)}" for a, b in zip(comp["mean_a"], comp["mean_b"])]
+    out["mean a / b"] = [f"{_fmt(a)} / {_fmt(b)}" for a, b in zip(comp["mean_a"], comp["mean_b"], strict=True)]
     out["median diff [95% CI]"] = [
         f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
-        for m, lo, hi in zip(comp["median_diff"], comp["ci_low"], comp["ci_high"])
+        for m, lo, hi in zip(comp["median_diff"], comp["ci_low"], comp["ci_high"], strict=True)
     ]
     out["statistic"] = [
-        f"{'W' if p else 'U'}={_fmt(s, 6)}" for s, p in zip(comp["statistic"], paired)
+        f"{'W' if p else 'U'}={_fmt(s, 6)}" for s, p in zip(comp["statistic"], paired, strict=True)
     ]
     out["p"] = comp["p_value"].map(format_p)
     out["p adj."] = comp["p_adjusted"].map(format_p)
@@ -442,6 +442,60 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
     return out
 
 
+def _model_means(df: pd.DataFrame, opts: _Options) -> pd.DataFrame:
+    """Condition rows x model columns of 'mean [95% bootstrap CI] (n)'."""
+    ok = df[~stats.failed_rows(df)]
+    rows = []
+    for cond in stats.condition_order(df):
+        row = {"condition": cond}
+        here = ok[ok["condition"] == cond]
+        for model, block in here.groupby(here["model"].astype(str), sort=False):
+            values = pd.to_numeric(block[opts.metric], errors="coerce").dropna().to_numpy()
+            lo, hi = figs.bootstrap_mean_ci(values, opts.n_boot, opts.seed)
+            mean = values.mean() if values.size else np.nan
+            row[model] = f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] ({values.size})"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def _model_finding(r: pd.Series, opts: _Options) -> str:
+    """One sentence per (condition, model pair): which model is higher, and is it significant."""
+    a, b, diff = r["model_a"], r["model_b"], r["mean_a"] - r["mean_b"]
+    where = f"`{r['condition']}`"
+    detail = f"mean {_fmt(r['mean_a'])} vs {_fmt(r['mean_b'])}, p adj. {_p_phrase(r['p_adjusted'])}"
+    if not np.isfinite(r["p_adjusted"]):
+        return f"- {where}: {a} vs {b} not tested ({r['note'] or 'no pairs'})."
+    if r["significant"]:
+        higher, lower = (a, b) if diff > 0 else (b, a)
+        return f"- {where}: **{higher} higher than {lower}** by {_fmt(abs(diff))} ({detail})."
+    return f"- {where}: no significant difference between {a} and {b} ({detail})."
+
+
+def _model_section(
+    df: pd.DataFrame, mc: pd.DataFrame, figures: list[tuple[str, str]], opts: _Options
+) -> list[str]:
+    out = [f"## Models compared within each condition ({opts.metric})\n"]
+    out.append(
+        f"Mean {opts.metric} per model [95% bootstrap CI of the mean] (scans); failed rows "
+        "excluded.\n"
+    )
+    out.append(markdown_table(_model_means(df, opts)))
+    out.append(
+        f"Paired Wilcoxon on the same scans, {opts.correction}-corrected over all "
+        f"{len(mc)} rows (one family); difference = model a minus model b. Full table: "
+        "`model_comparisons.csv`.\n"
+    )
+    out.append(markdown_table(_comparison_view(mc, ["condition", "model_a", "model_b"])))
+    out.append("What this shows:\n")
+    out.extend(_model_finding(r, opts) for _, r in mc.iterrows())
+    curve_title = f"{opts.metric} against resolution"
+    curves = [path for title, path in figures if title == curve_title]
+    if curves:
+        out.append(f"\n![{curve_title}, one curve per model]({curves[0]})")
+    out.append("")
+    return out
+
+
 def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     df: pd.DataFrame = ctx["df"]
     comp: pd.DataFrame = ctx["comparisons"]
@@ -484,6 +538,8 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
             "with n, min and max: `summary.csv`.\n"
         )
         add(markdown_table(wide))
+    if ctx["model_comparisons"] is not None:  # the experiment's headline: before the details
+        lines.extend(_model_section(df, ctx["model_comparisons"], ctx["figures"], opts))
     lines.extend(_comparison_section(comp, opts))
     add("## Omnibus test\n")
     fried = ctx["friedman"]
@@ -500,14 +556,6 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
         add("")
     else:
         add(f"Not run: {ctx['friedman_skip']}\n")
-    mc = ctx["model_comparisons"]
-    if mc is not None:
-        add(f"## Models compared within each condition ({opts.metric})\n")
-        add(
-            "Paired Wilcoxon on the same scans; one family across all conditions: "
-            "`model_comparisons.csv`.\n"
-        )
-        add(markdown_table(_comparison_view(mc, ["condition", "model_a", "model_b"])))
     add("## Stratified by the ground truth\n")
     if ctx["stratified_by"]:
         add(

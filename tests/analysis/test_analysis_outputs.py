@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -221,10 +222,25 @@ def test_analyze_writes_everything(tmp_path, predictions):
 
 
 def test_analyze_with_models_writes_model_comparisons(tmp_path):
-    df = pd.concat([paired_table(10).assign(model="a"), paired_table(10, seed=3).assign(model="b")])
-    analyze(_table_csv(tmp_path, df), tmp_path / "out", n_boot=20, make_figures=False)
+    a = paired_table(12, round_to=None).assign(model="a")
+    b = a.assign(model="b")
+    rng = np.random.default_rng(1)
+    b["dice"] += rng.normal(0, 0.01, len(b)) + np.where(b["condition"] == "linear_x2", 0.2, 0)
+    csv = _table_csv(tmp_path, pd.concat([a, b]))
+    report = analyze(csv, tmp_path / "out", n_boot=200, make_figures=False)
     mc = pd.read_csv(tmp_path / "out" / "model_comparisons.csv")
     assert len(mc) == 3 and set(mc["condition"]) == {"original", "crude_x2", "linear_x2"}
+    text = report.read_text()
+    section = text[text.index("## Models compared") : text.index("## Pairwise comparisons")]
+    # each model's mean per condition with its bootstrap CI and n
+    mean_b = b.loc[b["condition"] == "linear_x2", "dice"].mean()
+    row = next(line for line in section.splitlines() if line.startswith("| linear_x2"))
+    cell = row.split("|")[3].strip()
+    low, high = (float(v) for v in cell[cell.index("[") + 1 : cell.index("]")].split(","))
+    assert cell.startswith(f"{mean_b:.3g}") and low < mean_b < high and cell.endswith("(12)")
+    # the plain-language verdicts: 12 scans all 0.2 higher is significant after Holm; noise is not
+    assert re.search(r"`linear_x2`: \*\*b higher than a\*\* by 0\.(19|2)", section)
+    assert "`original`: no significant difference between a and b" in section
 
 
 def test_analyze_main_errors_name_the_file(tmp_path):
