@@ -95,6 +95,11 @@ def _lightning_cli(args: list[str]):
         def before_fit(self) -> None:
             self._check_data()
             self.trainer.callbacks.append(SaveOnInterrupt())
+            init = self.model.hparams.get("init_weights")
+            if init:  # a resumed run (--ckpt_path) then overwrites these with its own weights
+                _check_checkpoint_file(Path(init))
+                self.model.load_state_dict(_check_state_dict(Path(init), self.model.state_dict()))
+                print(f"Starting from the weights of {init}")
             if self.config_init[self.subcommand].get("ckpt_path") == "last":
                 # Lightning's "last" only looks in this new run's empty folder: search all runs
                 logger = self.trainer.logger
@@ -171,8 +176,8 @@ def _check_checkpoint_file(path: Path) -> None:
         raise LesionresError(f"{path}: not a PyTorch checkpoint (expected a .ckpt written by `lesionres fit`)")
 
 
-def _check_state_dict(path: Path, expected: dict) -> None:
-    """One clear line when the checkpoint's weights do not fit the model being run."""
+def _check_state_dict(path: Path, expected: dict) -> dict:
+    """The checkpoint's weights; one clear line when they do not fit the model being run."""
     import torch
 
     from lesionres.errors import LesionresError
@@ -195,6 +200,7 @@ def _check_state_dict(path: Path, expected: dict) -> None:
             f"{path}: does not fit the model configuration ({len(missing)} missing, "
             f"{len(unexpected)} unexpected, {len(shapes)} differently shaped weights; e.g. {example})"
         )
+    return state
 
 
 def main(args: list[str] | None = None) -> int | None:

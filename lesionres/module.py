@@ -49,6 +49,9 @@ class LesionSegmenter(pl.LightningModule):
             ``one`` (ATLAS/ISLES challenge code) or ``nan`` (nnU-Net, MONAI).
         channels_last: Use ``channels_last_3d`` memory format (measure: slower on CPU).
         compile: Wrap the network in ``torch.compile``.
+        init_weights: A lesionres checkpoint whose weights ``fit`` starts from (fine-tuning);
+            the optimizer, schedule and epoch count start fresh. ``--ckpt_path`` resumes
+            instead.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class LesionSegmenter(pl.LightningModule):
         empty_convention: Literal["one", "nan"] = "one",
         channels_last: bool = False,
         compile: bool = False,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

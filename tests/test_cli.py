@@ -161,3 +161,27 @@ def test_bad_checkpoints_are_one_clear_line(atlas_run, capsys):
         assert exit_.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith(f"error: {tmp / name}: ") and message in err[-1], err[-3:]
+
+
+def test_init_weights_starts_fit_from_a_checkpoint(atlas_run, capsys):
+    import torch
+
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config)])
+    trained = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    frozen = ["--config", str(config), "--model.lr", "0"]  # lr 0: the weights cannot move
+    main(["fit", *frozen, "--model.init_weights", str(trained)])
+    main(["fit", *frozen])
+
+    def weights(version: int) -> dict:
+        path = tmp / "logs" / "tiny" / f"version_{version}" / "checkpoints" / "last.ckpt"
+        return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+    start, started_from, fresh = weights(0), weights(1), weights(2)
+    assert all(torch.equal(start[k], started_from[k]) for k in start)
+    assert not all(torch.equal(start[k], fresh[k]) for k in start)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(config), "--model.init_weights", str(tmp / "none.ckpt")])
+    assert exit_.value.code == 2
+    assert "none.ckpt: checkpoint file not found" in capsys.readouterr().err
