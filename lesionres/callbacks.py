@@ -17,7 +17,9 @@ class SaveOnInterrupt(pl.Callback):
     (a ``SystemExit`` with status 0); the command line turns that into exit status 143.
     """
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             return
         if trainer.state.fn != "fit" or trainer.checkpoint_callback is None:
@@ -25,7 +27,9 @@ class SaveOnInterrupt(pl.Callback):
         path = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
         trainer.save_checkpoint(path)
         if trainer.is_global_zero:
-            print(f"\nInterrupted: saved {path}; resume with `fit ... --ckpt_path last`.", flush=True)
+            print(
+                f"\nInterrupted: saved {path}; resume with `fit ... --ckpt_path last`.", flush=True
+            )
 
 
 def find_last_checkpoint(log_root: str | Path) -> Path | None:

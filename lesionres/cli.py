@@ -1,4 +1,5 @@
-"""Command line: ``python -m lesionres {fit,validate,test,predict,synth,check,score,analyze,study}``.
+"""Command line: ``python -m lesionres COMMAND`` (fit, validate, test, predict, synth, check,
+score, analyze, study).
 
 ``fit``/``validate``/``test``/``predict`` go through LightningCLI (``--help``, ``--config``,
 ``--print_config``); the other subcommands are plain functions dispatched first. Without a
@@ -19,7 +20,14 @@ __all__ = ["CONFIG_DIR", "main"]
 CONFIG_DIR = Path(str(resources.files("lesionres") / "configs"))
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # LesionSegmenter arguments that a test/predict command may change on a trained checkpoint
-EVALUATION_SETTINGS = ("threshold", "inference", "window", "overlap", "connectivity", "empty_convention")
+EVALUATION_SETTINGS = (
+    "threshold",
+    "inference",
+    "window",
+    "overlap",
+    "connectivity",
+    "empty_convention",
+)
 USAGE = """usage: python -m lesionres COMMAND [options]
 
 Lightning commands (each takes --help, --config FILE, --print_config):
@@ -42,7 +50,11 @@ def _resolve_configs(args: list[str]) -> list[str]:
     """Let ``--config paper.yaml`` find the configs shipped in the package."""
     out = list(args)
     for i, arg in enumerate(out[:-1]):
-        if arg == "--config" and not Path(out[i + 1]).exists() and (CONFIG_DIR / out[i + 1]).exists():
+        if (
+            arg == "--config"
+            and not Path(out[i + 1]).exists()
+            and (CONFIG_DIR / out[i + 1]).exists()
+        ):
             out[i + 1] = str(CONFIG_DIR / out[i + 1])
     for i, arg in enumerate(out):
         name = arg.partition("=")[2]
@@ -103,7 +115,11 @@ def _lightning_cli(args: list[str]):
             if self.config_init[self.subcommand].get("ckpt_path") == "last":
                 # Lightning's "last" only looks in this new run's empty folder: search all runs
                 logger = self.trainer.logger
-                root = Path(logger.save_dir) / (logger.name or "") if logger else Path(self.trainer.default_root_dir)
+                root = (
+                    Path(logger.save_dir) / (logger.name or "")
+                    if logger
+                    else Path(self.trainer.default_root_dir)
+                )
                 last = find_last_checkpoint(root)
                 if last is None:
                     raise LesionresError(f"{root}: no last.ckpt to resume from (--ckpt_path last)")
@@ -147,13 +163,17 @@ def _lightning_cli(args: list[str]):
             print(f"\nBest validation Dice: {best}")
             print(f"Best checkpoint:      {callback.best_model_path}")
             print(f"Last checkpoint:      {callback.last_model_path}")
-            logger = self.trainer.logger  # not trainer.log_dir: a collective, and only rank 0 is here
+            logger = (
+                self.trainer.logger
+            )  # not trainer.log_dir: a collective, and only rank 0 is here
             if logger is not None and logger.log_dir:
                 print(f"TensorBoard:          tensorboard --logdir {Path(logger.log_dir).parent}")
 
     # main() always passes args explicitly, also when they came from sys.argv
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning internals
+    warnings.filterwarnings(
+        "ignore", message=r".*isinstance\(treespec, LeafSpec\).*"
+    )  # Lightning internals
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(lambda record: "Tip:" not in str(record.msg))  # ads
     return LesionCLI(
@@ -173,7 +193,9 @@ def _check_checkpoint_file(path: Path) -> None:
     if not path.is_file():
         raise LesionresError(f"{path}: checkpoint file not found")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise LesionresError(f"{path}: not a PyTorch checkpoint (expected a .ckpt written by `lesionres fit`)")
+        raise LesionresError(
+            f"{path}: not a PyTorch checkpoint (expected a .ckpt written by `lesionres fit`)"
+        )
 
 
 def _check_state_dict(path: Path, expected: dict) -> dict:
@@ -188,17 +210,24 @@ def _check_state_dict(path: Path, expected: dict) -> dict:
         raise LesionresError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
     if not isinstance(state, dict):
         raise LesionresError(f"{path}: no state_dict: not a Lightning checkpoint of lesionres")
-    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-    shapes = [k for k in sorted(expected.keys() & state.keys()) if state[k].shape != expected[k].shape]
+    missing, unexpected = (
+        sorted(expected.keys() - state.keys()),
+        sorted(state.keys() - expected.keys()),
+    )
+    shapes = [
+        k for k in sorted(expected.keys() & state.keys()) if state[k].shape != expected[k].shape
+    ]
     if missing or unexpected or shapes:
         example = (
-            f"{shapes[0]}: checkpoint {tuple(state[shapes[0]].shape)} vs model {tuple(expected[shapes[0]].shape)}"
+            f"{shapes[0]}: checkpoint {tuple(state[shapes[0]].shape)} "
+            f"vs model {tuple(expected[shapes[0]].shape)}"
             if shapes
             else (missing or unexpected)[0]
         )
         raise LesionresError(
             f"{path}: does not fit the model configuration ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected, {len(shapes)} differently shaped weights; e.g. {example})"
+            f"{len(unexpected)} unexpected, {len(shapes)} differently shaped weights; "
+            f"e.g. {example})"
         )
     return state
 

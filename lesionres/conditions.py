@@ -61,9 +61,13 @@ class Condition:
             if any(f != int(f) for f in self.factor):
                 raise LesionresError(f"condition {self.name or 'crude'}: crude needs whole factors")
         if self.method in ("crude", "linear") and self.factor is None:
-            raise LesionresError(f"condition {self.name or self.method}: {self.method} needs a factor")
+            raise LesionresError(
+                f"condition {self.name or self.method}: {self.method} needs a factor"
+            )
         if self.method == "acquisition" and self.factor is None and self.spacing is None:
-            raise LesionresError(f"condition {self.name or 'acquisition'}: needs a factor or spacing")
+            raise LesionresError(
+                f"condition {self.name or 'acquisition'}: needs a factor or spacing"
+            )
         if not self.name:
             if self.method == "original":
                 self.name = "original"

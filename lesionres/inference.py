@@ -59,7 +59,9 @@ def sliding_window(
         weight = gaussian_weight(window)
     elif weighting == "hann":
         axes = [torch.hann_window(n + 2, periodic=False)[1:-1] for n in window]
-        weight = (axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]).clamp_min(1e-3)
+        weight = (
+            axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
+        ).clamp_min(1e-3)
     elif weighting == "constant":
         weight = torch.ones(window)
     else:
@@ -79,7 +81,9 @@ def sliding_window(
             tiles = torch.stack([volume[n][(slice(None), *box)] for box in chunk])
             result = predict(tiles).float()
             if output is None:
-                output = torch.zeros((volume.shape[0], result.shape[1], *spatial), device=volume.device)
+                output = torch.zeros(
+                    (volume.shape[0], result.shape[1], *spatial), device=volume.device
+                )
             for tile, box in zip(result, chunk, strict=True):
                 output[n][(slice(None), *box)] += tile * weight
                 if n == 0:

@@ -83,7 +83,9 @@ class LesionSegmenter(pl.LightningModule):
         with warnings.catch_warnings():  # torchmetrics warns about `average` even when it is given
             warnings.filterwarnings("ignore", message=".*DiceScore metric currently defaults.*")
             dice = DiceScore(num_classes=1, average="micro", aggregation_level="samplewise")
-        metrics = MetricCollection({"dice": dice, "specificity": BinarySpecificity(validate_args=False)})
+        metrics = MetricCollection(
+            {"dice": dice, "specificity": BinarySpecificity(validate_args=False)}
+        )
         self.train_metrics = metrics.clone(prefix="train_")
         self.val_metrics = metrics.clone(prefix="val_")
         self.model_grid: ModelGrid | None = None
@@ -151,18 +153,29 @@ class LesionSegmenter(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.predict_logits(batch["image"])
-        self.log("val_loss", self.loss(logits, batch["mask"].float()), batch_size=len(logits), sync_dist=True)
+        self.log(
+            "val_loss",
+            self.loss(logits, batch["mask"].float()),
+            batch_size=len(logits),
+            sync_dist=True,
+        )
         prediction = self._binarise(logits)
         self.val_metrics.update(prediction, batch["mask"].long())
         lesion_voxels = batch["mask"][0, 0].sum(dim=(0, 1), dtype=torch.int64)
         if self._overlay is None or lesion_voxels.max() > self._overlay[2][0, 0].sum():
             z = int(lesion_voxels.argmax())  # axial slice through the most lesion
-            self._overlay = (batch["image"][0, 0, :, :, z], prediction[0, 0, :, :, z], batch["mask"][:1, :1, :, :, z])
+            self._overlay = (
+                batch["image"][0, 0, :, :, z],
+                prediction[0, 0, :, :, z],
+                batch["mask"][:1, :1, :, :, z],
+            )
 
     def on_validation_epoch_end(self) -> None:
         if _updated(self.val_metrics):
             values = self.val_metrics.compute()
-            self.log_dict({k: torch.nan_to_num(v, nan=0.0) for k, v in values.items()}, prog_bar=True)
+            self.log_dict(
+                {k: torch.nan_to_num(v, nan=0.0) for k, v in values.items()}, prog_bar=True
+            )
         self.val_metrics.reset()
         if self._overlay is not None and isinstance(self.logger, TensorBoardLogger):
             image, prediction, truth = self._overlay
@@ -189,7 +202,9 @@ class LesionSegmenter(pl.LightningModule):
             "condition": condition.name,
             "method": condition.method,
             "factor": condition.factor_label,
-            "spacing_mm": condition.test_spacing_label(item["spacing"]) if "spacing" in item else "",
+            "spacing_mm": condition.test_spacing_label(item["spacing"])
+            if "spacing" in item
+            else "",
             "threshold": self.hparams.threshold,
             "error": item.get("error", ""),
         }
@@ -222,7 +237,10 @@ class LesionSegmenter(pl.LightningModule):
     def predict_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         if "error" in item:
             return {"item": item}
-        return {"item": item, "probability": self.predict_probabilities(item["image"], item["mapping"])}
+        return {
+            "item": item,
+            "probability": self.predict_probabilities(item["image"], item["mapping"]),
+        }
 
     # ---------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -238,7 +256,9 @@ def _updated(metrics: MetricCollection) -> bool:
     return all(metric.update_called for metric in metrics.values())
 
 
-def _overlay_rgb(image: torch.Tensor, prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+def _overlay_rgb(
+    image: torch.Tensor, prediction: torch.Tensor, truth: torch.Tensor
+) -> torch.Tensor:
     """A ``(3, H, W)`` picture: grey image, ground truth in green, prediction in red (overlap
     yellow), rotated so anterior is up as radiologists expect."""
     image = image.float().cpu()

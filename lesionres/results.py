@@ -116,7 +116,9 @@ class ResultsWriter(pl.Callback):
 
     @property
     def _rank_path(self) -> Path:
-        return self._target if self._world == 1 else self._target.with_suffix(f".rank{self._rank}.csv")
+        return (
+            self._target if self._world == 1 else self._target.with_suffix(f".rank{self._rank}.csv")
+        )
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._target = self.path or Path(trainer.log_dir or ".") / "results.csv"
@@ -129,13 +131,17 @@ class ResultsWriter(pl.Callback):
         self._target.parent.mkdir(parents=True, exist_ok=True)
         fresh = not self._rank_path.exists()
         self._handle = self._rank_path.open("a", newline="")
-        self._writer = csv.DictWriter(self._handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        self._writer = csv.DictWriter(
+            self._handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore"
+        )
         if fresh:
             self._writer.writeheader()
         if done and trainer.is_global_zero:
             print(f"Resuming {self._target}: {len(done)} rows already written are skipped.")
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_test_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if not outputs:
             return
         row = {**outputs["row"], "model": self.model}
@@ -144,9 +150,13 @@ class ResultsWriter(pl.Callback):
             affine = outputs["item"]["affine"]
             stem = row["subject_id"]
             if self.save_predictions:
-                save_volume(folder / f"{stem}_desc-lesion_mask.nii.gz", outputs["prediction"], affine)
+                save_volume(
+                    folder / f"{stem}_desc-lesion_mask.nii.gz", outputs["prediction"], affine
+                )
             if self.save_probabilities:
-                save_volume(folder / f"{stem}_desc-lesion_probseg.nii.gz", outputs["probability"], affine)
+                save_volume(
+                    folder / f"{stem}_desc-lesion_probseg.nii.gz", outputs["probability"], affine
+                )
         self._writer.writerow({k: _format(v) for k, v in row.items()})
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -161,10 +171,17 @@ class ResultsWriter(pl.Callback):
         for part in parts:
             rows += read_rows(part)
         order = {name: i for i, name in enumerate(getattr(trainer.datamodule, "test_names", []))}
-        unique = {(r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows}  # DDP repeats
+        unique = {
+            (r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows
+        }  # DDP repeats
         rows = sorted(
             unique.values(),
-            key=lambda r: (r.get("model", ""), order.get(r["condition"], len(order)), r["condition"], r["subject_id"]),
+            key=lambda r: (
+                r.get("model", ""),
+                order.get(r["condition"], len(order)),
+                r["condition"],
+                r["subject_id"],
+            ),
         )
         write_rows(self._target, rows)
         for part in parts:
@@ -174,17 +191,31 @@ class ResultsWriter(pl.Callback):
     def _report(self, trainer: pl.Trainer, rows: list[dict]) -> None:
         summary = summarize_rows(rows)
         width = max([len("condition"), *(len(e["condition"]) for e in summary)]) + 2
-        print(f"\nResults: {self._target} ({len(rows)} rows{f', model {self.model}' if self.model else ''})")
-        print(f"{'condition':<{width}}{'n':>4}{'fail':>5}" + "".join(f"{_SHORT[m]:>15}" for m in SUMMARY_METRICS))
+        print(
+            f"\nResults: {self._target} ({len(rows)} rows"
+            f"{f', model {self.model}' if self.model else ''})"
+        )
+        print(
+            f"{'condition':<{width}}{'n':>4}{'fail':>5}"
+            + "".join(f"{_SHORT[m]:>15}" for m in SUMMARY_METRICS)
+        )
         for entry in summary:
-            cells = "".join(f"{f'{mean:.3f}±{sd:.3f}':>15}" for mean, sd, _ in (entry[m] for m in SUMMARY_METRICS))
+            cells = "".join(
+                f"{f'{mean:.3f}±{sd:.3f}':>15}"
+                for mean, sd, _ in (entry[m] for m in SUMMARY_METRICS)
+            )
             print(f"{entry['condition']:<{width}}{entry['n']:>4}{entry['failed']:>5}{cells}")
-        print("cells: mean±sd over scans (medians: `analyze`); failed rows carry their error in the table")
+        print(
+            "cells: mean±sd over scans (medians: `analyze`); "
+            "failed rows carry their error in the table"
+        )
         logger = trainer.logger
         if isinstance(logger, TensorBoardLogger):
             for entry in summary:
                 for metric in SUMMARY_METRICS:
                     mean = entry[metric][0]
                     if math.isfinite(mean):
-                        logger.experiment.add_scalar(f"test/{entry['condition']}/{metric}_mean", mean, 0)
+                        logger.experiment.add_scalar(
+                            f"test/{entry['condition']}/{metric}_mean", mean, 0
+                        )
             logger.experiment.flush()

@@ -71,14 +71,20 @@ def match_masks(pred: Path, gt: Path) -> list[tuple[str, Path, Path]]:
 
 
 def score_pair(
-    pred_path: Path, gt_path: Path, threshold: float = 0.5, connectivity: int = 26, empty: str = "one", atol: float = 1e-4
+    pred_path: Path,
+    gt_path: Path,
+    threshold: float = 0.5,
+    connectivity: int = 26,
+    empty: str = "one",
+    atol: float = 1e-4,
 ) -> dict:
     """Score one prediction file against one ground-truth file on the ground truth's grid."""
     truth, gt_affine = read_mask(gt_path)
     prediction, pred_affine = load_volume(pred_path)
     if prediction.shape != truth.shape:
         raise LesionresError(
-            f"{pred_path}: shape {prediction.shape} differs from ground truth {gt_path} {truth.shape}; "
+            f"{pred_path}: shape {prediction.shape} differs from ground truth {gt_path} "
+            f"{truth.shape}; "
             "resample the prediction onto the ground truth's grid first"
         )
     difference = float(np.abs(pred_affine - gt_affine).max())
@@ -87,7 +93,13 @@ def score_pair(
             f"{pred_path}: affine differs from ground truth {gt_path} by {difference:.2g} mm "
             f"(tolerance {atol:g}); the masks are not on the same grid"
         )
-    return score_masks(prediction >= threshold, truth > 0, spacing_of(gt_affine), connectivity=connectivity, empty=empty)
+    return score_masks(
+        prediction >= threshold,
+        truth > 0,
+        spacing_of(gt_affine),
+        connectivity=connectivity,
+        empty=empty,
+    )
 
 
 def score_main(argv: list[str] | None = None) -> int:
@@ -95,17 +107,26 @@ def score_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lesionres score", description=__doc__.split("\n\n")[0])
     parser.add_argument("pred", type=Path, help="prediction mask file or folder")
     parser.add_argument("gt", type=Path, help="ground-truth mask file or folder")
-    parser.add_argument("--out", type=Path, default=Path("results.csv"), help="results table (appended, resumable)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results.csv"), help="results table (appended, resumable)"
+    )
     parser.add_argument("--condition", default="external", help="condition label for these rows")
     parser.add_argument("--dataset", default="", help="dataset label for these rows")
-    parser.add_argument("--model", default="", help="model label (e.g. nnunet), compared per condition by analyze")
-    parser.add_argument("--threshold", type=float, default=0.5, help="binarise predictions at this value")
+    parser.add_argument(
+        "--model", default="", help="model label (e.g. nnunet), compared per condition by analyze"
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="binarise predictions at this value"
+    )
     parser.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
-    parser.add_argument("--empty", choices=("one", "nan"), default="one", help="both-empty convention")
+    parser.add_argument(
+        "--empty", choices=("one", "nan"), default="one", help="both-empty convention"
+    )
     parser.add_argument("--atol", type=float, default=1e-4, help="affine tolerance in mm")
     args = parser.parse_args(argv)
 
     pairs = match_masks(args.pred, args.gt)
+
     # resume: keep rows already scored for this condition, retry the ones that failed
     def ours(row: dict) -> bool:
         return row["condition"] == args.condition and row.get("model", "") == args.model
@@ -118,10 +139,19 @@ def score_main(argv: list[str] | None = None) -> int:
         for subject, pred, gt in tqdm(pairs, desc="scoring", unit="scan", disable=len(pairs) < 5):
             if subject in done:
                 continue
-            row = {"subject_id": subject, "dataset": args.dataset, "condition": args.condition,
-                   "model": args.model, "method": "external", "threshold": args.threshold, "error": ""}
+            row = {
+                "subject_id": subject,
+                "dataset": args.dataset,
+                "condition": args.condition,
+                "model": args.model,
+                "method": "external",
+                "threshold": args.threshold,
+                "error": "",
+            }
             try:
-                row.update(score_pair(pred, gt, args.threshold, args.connectivity, args.empty, args.atol))
+                row.update(
+                    score_pair(pred, gt, args.threshold, args.connectivity, args.empty, args.atol)
+                )
             except (LesionresError, ValueError) as error:  # recorded; the other scans go on
                 row["error"] = str(error)
                 print(f"error: {error}")

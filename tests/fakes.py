@@ -56,9 +56,7 @@ def affine_for(
     return affine
 
 
-def write_volume(
-    path: str | Path, data: np.ndarray, affine: np.ndarray | None = None
-) -> Path:
+def write_volume(path: str | Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     """Write ``data`` as NIfTI-1 exactly as given (its dtype kept; folders created).
 
     Unlike :func:`lesionres.data.io.save_volume` nothing is cast, so tests can write float64
@@ -153,7 +151,8 @@ def make_isles_tree(
 ) -> list[dict[str, Path | str]]:
     """Write ``n`` ISLES 2022 subjects (DWI, ADC, FLAIR, mask) in one of the two public layouts.
 
-    ``layout="rawdata"``: ``rawdata/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_dwi.nii.gz``
+    ``layout="rawdata"``:
+    ``rawdata/sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001_dwi.nii.gz``
     (also ``_adc``, ``_flair``); ``layout="zip"`` (the release zip):
     ``sub-strokecase0001/ses-0001/dwi/..._dwi.nii.gz``, ``.../dwi/..._adc.nii.gz`` and
     ``.../anat/..._FLAIR.nii.gz``. Masks in both:

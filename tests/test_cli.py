@@ -51,8 +51,15 @@ def test_fit_logs_scalars_and_images_then_test_scores_every_condition(atlas_run,
     assert "val_overlay" in events.Tags()["images"]
 
     results = tmp / "results.csv"
-    args = ["test", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
-            "--results.path", str(results)]
+    args = [
+        "test",
+        "--config",
+        str(config),
+        "--ckpt_path",
+        str(run / "checkpoints" / "last.ckpt"),
+        "--results.path",
+        str(results),
+    ]
     main(args)
     rows = _rows(results)
     assert list(rows[0]) == list(RESULT_COLUMNS)
@@ -62,7 +69,11 @@ def test_fit_logs_scalars_and_images_then_test_scores_every_condition(atlas_run,
     assert all(r["error"] == "" for r in rows)
     for row in rows:
         assert int(row["tp"]) + int(row["fp"]) + int(row["fn"]) + int(row["tn"]) == 16**3
-        assert all(row[c] not in ("", "inf") for c in METRIC_COLUMNS if c not in ("hd95_mm", "assd_mm", "rel_volume_diff"))
+        assert all(
+            row[c] not in ("", "inf")
+            for c in METRIC_COLUMNS
+            if c not in ("hd95_mm", "assd_mm", "rel_volume_diff")
+        )
     # a rerun skips what is written and leaves the table identical
     before = results.read_text()
     main(args)
@@ -86,7 +97,9 @@ def test_interrupted_test_resumes_to_the_same_table(atlas_run):
 
 def test_poly_schedule_decays_the_learning_rate_over_the_run(atlas_run):
     config, tmp = atlas_run
-    main(["fit", "--config", str(config), "--trainer.max_epochs", "3", "--model.lr_schedule", "poly"])
+    main(
+        ["fit", "--config", str(config), "--trainer.max_epochs", "3", "--model.lr_schedule", "poly"]
+    )
     events = EventAccumulator(str(tmp / "logs" / "tiny" / "version_0"))
     events.Reload()
     lrs = [e.value for e in events.Scalars("lr")]
@@ -109,15 +122,34 @@ def test_unknown_command_and_condition_are_clear(atlas_run, capsys):
         main(["frobnicate"])
     assert exit_info.value.code == 2
     with pytest.raises(SystemExit):
-        main(["test", "--config", str(config), "--data.conditions", '[{"method": "cubic", "factor": [2]}]'])
+        main(
+            [
+                "test",
+                "--config",
+                str(config),
+                "--data.conditions",
+                '[{"method": "cubic", "factor": [2]}]',
+            ]
+        )
     assert "cubic" in capsys.readouterr().err
 
 
 def test_sigterm_during_fit_saves_last_checkpoint_and_resume_finishes(atlas_run):
     config, tmp = atlas_run
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "lesionres", "fit", "--config", str(config), "--trainer.max_epochs", "10000"]
-    process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "lesionres",
+        "fit",
+        "--config",
+        str(config),
+        "--trainer.max_epochs",
+        "10000",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     events = tmp / "logs" / "tiny" / "version_0"
     deadline = time.time() + 120
     # after the first epoch's checkpoint, Lightning's SIGTERM handler is surely in place
@@ -131,7 +163,17 @@ def test_sigterm_during_fit_saves_last_checkpoint_and_resume_finishes(atlas_run)
     import torch
 
     epoch = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
-    main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_epochs", str(epoch + 2)])
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--ckpt_path",
+            "last",
+            "--trainer.max_epochs",
+            str(epoch + 2),
+        ]
+    )
     assert (tmp / "logs" / "tiny" / "version_1" / "checkpoints" / "last.ckpt").exists()
 
 

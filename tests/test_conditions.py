@@ -32,7 +32,10 @@ def test_bad_conditions_fail_with_one_clear_message(kwargs, message):
 
 def test_presets():
     assert [c.name for c in preset_conditions("study")] == [
-        "original", "crude_x2", "linear_x2", "acquisition_1x1x5mm"
+        "original",
+        "crude_x2",
+        "linear_x2",
+        "acquisition_1x1x5mm",
     ]
     sweep = [c.name for c in preset_conditions("sweep")]
     assert "linear_x3" in sweep and "acquisition_1x1x7mm" in sweep and len(set(sweep)) == len(sweep)
@@ -43,5 +46,7 @@ def test_test_spacing_is_the_voxel_size_the_scan_gets():
     assert Condition(method="linear", factor=[3]).test_spacing_label([2, 2, 2]) == "6"
     assert Condition(method="crude", factor=[1, 1, 2]).test_spacing_label([1, 1, 1.5]) == "1x1x3"
     # a target finer than the scan on an axis leaves that axis alone
-    assert Condition(method="acquisition", spacing=[1, 1, 5]).test_spacing_label([2, 2, 2]) == "2x2x5"
+    assert (
+        Condition(method="acquisition", spacing=[1, 1, 5]).test_spacing_label([2, 2, 2]) == "2x2x5"
+    )
     assert Condition(method="acquisition", spacing=[3]).test_spacing_label([0.9, 0.9, 5]) == "3x3x5"

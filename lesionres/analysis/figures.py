@@ -333,7 +333,9 @@ def plot_distributions(
             i + jitter[s.index].to_numpy(), s.to_numpy(), s=9, color=colours[cond],
             edgecolor="black", linewidth=0.3, zorder=3, alpha=0.85,
         )  # fmt: skip
-    labels = [f"{c} (n={len(d)}){' †' if c in other else ''}" for c, d in zip(conds, data, strict=True)]
+    labels = [
+        f"{c} (n={len(d)}){' †' if c in other else ''}" for c, d in zip(conds, data, strict=True)
+    ]
     _rotate(ax, labels, rotation=30)
     notes = ["lower is better"] if metric in _LOWER_IS_BETTER else []
     values = np.concatenate(data) if data else np.array([])
@@ -502,7 +504,10 @@ def plot_resolution_curve(
         return None
     edges = res["spacing"].map(lambda t: parse_resolution(t) or (np.nan,) * 3)
     res["aniso"] = res["curve"].str.endswith("(anisotropic)")
-    res["x"] = [max(e) if a else float(np.cbrt(np.prod(e))) for e, a in zip(edges, res["aniso"], strict=True)]
+    res["x"] = [
+        max(e) if a else float(np.cbrt(np.prod(e)))
+        for e, a in zip(edges, res["aniso"], strict=True)
+    ]
     clean = _clean(df)
     models = (
         [str(m) for m in pd.unique(clean["model"].dropna().astype(str))]
@@ -634,7 +639,7 @@ def plot_volume_agreement(
         ax.set_aspect("equal")
         ax.set_title(cond, fontsize=9)
         ax.grid(alpha=0.25, which="major")
-    for ax in axes.ravel()[len(conds):]:
+    for ax in axes.ravel()[len(conds) :]:
         ax.set_visible(False)
     for col in range(ncols):  # the lowest visible panel of each column carries the x axis
         low = max(r for r in range(nrows) if r * ncols + col < len(conds))

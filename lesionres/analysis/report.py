@@ -273,7 +273,9 @@ def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
         f"{int(n)}" if p else f"{int(na)}+{int(nb)}"
         for n, na, nb, p in zip(comp["n"], comp["n_a"], comp["n_b"], paired, strict=True)
     ]
-    out["mean a / b"] = [f"{_fmt(a)} / {_fmt(b)}" for a, b in zip(comp["mean_a"], comp["mean_b"], strict=True)]
+    out["mean a / b"] = [
+        f"{_fmt(a)} / {_fmt(b)}" for a, b in zip(comp["mean_a"], comp["mean_b"], strict=True)
+    ]
     out["median diff [95% CI]"] = [
         f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
         for m, lo, hi in zip(comp["median_diff"], comp["ci_low"], comp["ci_high"], strict=True)
@@ -430,8 +432,7 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
     if (comp["n_zero_diff"] > 0).any():
         k = int((comp["n_zero_diff"] > 0).sum())
         counts.append(
-            f"{k} paired comparison(s) had zero differences (`n_zero_diff`; "
-            f"'{opts.zero_method}')"
+            f"{k} paired comparison(s) had zero differences (`n_zero_diff`; '{opts.zero_method}')"
         )
     if (comp["n_tied"] > 0).any():
         k = int((comp["n_tied"] > 0).sum())
@@ -798,7 +799,10 @@ def _figures(
                 fig = figs.plot_stratified(stratified[stratified["by"] == by], model=model)
                 keep(f"{opts.metric} by {by}{who}", fig, f"stratified_{by}{tag}")
     curve = figs.plot_resolution_curve(
-        df, opts.metric, source_spacing=opts.source_spacing, **boot  # type: ignore[arg-type]
+        df,
+        opts.metric,
+        source_spacing=opts.source_spacing,
+        **boot,  # type: ignore[arg-type]
     )
     keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
     if curve is None:
@@ -842,10 +846,16 @@ def build_parser(prog: str = "lesionres analyze") -> argparse.ArgumentParser:
     p.add_argument("--correction", choices=("holm", "fdr_bh"), default="holm",
                    help="multiple-comparison correction (default: holm)")  # fmt: skip
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
-    p.add_argument("--predictions", default=None,
-                   help="folder of saved NIfTI predictions (a sub-folder per condition)")
-    p.add_argument("--data-root", default=None,
-                   help="dataset folder with ground truth and images, for the overlays")
+    p.add_argument(
+        "--predictions",
+        default=None,
+        help="folder of saved NIfTI predictions (a sub-folder per condition)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="dataset folder with ground truth and images, for the overlays",
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default: 2000)")
     p.add_argument("--zero-method", choices=("wilcox", "pratt", "zsplit"), default="wilcox",

@@ -124,6 +124,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
         df: the table (its index is not written).
         digits: significant digits for floats.
     """
+
     def esc(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -133,12 +134,18 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(
-            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric, strict=True)
-        ) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.rjust(w) if num else c.ljust(w)
+                for c, w, num in zip(cells, widths, numeric, strict=True)
+            )
+            + " |"
+        )
 
     rule = "|".join(
-        ("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric, strict=True)
+        ("-" * (w + 1) + ":") if num else ("-" * (w + 2))
+        for w, num in zip(widths, numeric, strict=True)
     )
     rule = f"|{rule}|"
     return "\n".join([line(header), rule, *(line(r) for r in body)]) + "\n"

@@ -95,7 +95,12 @@ class PreprocessedCache:
         self.grid = grid
 
     def key(self, record: SubjectRecord) -> str:
-        payload = [CACHE_VERSION, _file_key(record.image), _file_key(record.mask), self.grid.to_dict()]
+        payload = [
+            CACHE_VERSION,
+            _file_key(record.image),
+            _file_key(record.mask),
+            self.grid.to_dict(),
+        ]
         if record.binarize != "strict":  # (keeps the keys of existing strict entries)
             payload.append(record.binarize)
         return hashlib.sha1(json.dumps(payload).encode()).hexdigest()[:20]
@@ -104,7 +109,9 @@ class PreprocessedCache:
         """The preprocessed scan, from the cache when present, else computed (and stored)."""
         if self.directory is not None:
             stem = f"{record.subject_id}-{self.key(record)}"  # ids may hold dots: no with_suffix
-            image_file, mask_file = (self.directory / f"{stem}.{part}.npy" for part in ("image", "mask"))
+            image_file, mask_file = (
+                self.directory / f"{stem}.{part}.npy" for part in ("image", "mask")
+            )
             if image_file.exists() and (record.mask is None or mask_file.exists()):
                 mask = np.load(mask_file, mmap_mode="r") if record.mask is not None else None
                 return PreprocessedScan(np.load(image_file, mmap_mode="r"), mask)
@@ -196,7 +203,9 @@ class TrainDataset(Dataset):
         scan = self.volumes.cache.load(self.volumes.records[volume])
         image, mask = scan.image, scan.mask
         if self.patch_size is not None:
-            if volume not in self._lesion_voxels:  # scanning a 1 mm mask costs ~10 ms: once per worker
+            if (
+                volume not in self._lesion_voxels
+            ):  # scanning a 1 mm mask costs ~10 ms: once per worker
                 self._lesion_voxels[volume] = np.flatnonzero(np.asarray(mask[0]).reshape(-1))
             image, mask = self._patch(image, mask, self._lesion_voxels[volume])
         image = torch.from_numpy(np.array(image, dtype=np.float32))
@@ -240,9 +249,7 @@ class ConditionDataset(Dataset):
     model grid, and the item carries the :class:`GridMapping` back plus the original mask.
     """
 
-    def __init__(
-        self, records: list[SubjectRecord], condition: Condition, grid: ModelGrid
-    ) -> None:
+    def __init__(self, records: list[SubjectRecord], condition: Condition, grid: ModelGrid) -> None:
         from lesionres.transforms import build_degradation  # torchio-heavy; only for testing
 
         self.records = records

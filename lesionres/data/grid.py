@@ -90,7 +90,8 @@ class GridMapping:
             model_shape = ras_shape
         else:
             model_shape = tuple(
-                max(1, int(round(n * s / t))) for n, s, t in zip(ras_shape, ras_spacing, grid.spacing, strict=True)
+                max(1, int(round(n * s / t)))
+                for n, s, t in zip(ras_shape, ras_spacing, grid.spacing, strict=True)
             )
         pairs = [_center_slices(s, t) for s, t in zip(model_shape, grid.shape, strict=True)]
         return cls(
@@ -103,7 +104,9 @@ class GridMapping:
             tuple(p[1] for p in pairs),
         )
 
-    def to_model(self, volume: torch.Tensor, mode: str = "trilinear", value: float = 0.0) -> torch.Tensor:
+    def to_model(
+        self, volume: torch.Tensor, mode: str = "trilinear", value: float = 0.0
+    ) -> torch.Tensor:
         """Bring a ``(C, X, Y, Z)`` native volume onto the model grid.
 
         ``mode="nearest"`` suits label maps; padding uses ``value``.

@@ -44,7 +44,8 @@ class SubjectRecord:
         cohort: Acquisition site / cohort (ATLAS ``R0xx``; ``""`` when unknown).
         extra: Further named paths (e.g. ISLES modalities on other grids).
         binarize: How the mask's values become lesion: ``strict`` (only 0/1), ``nonzero``
-            (> 0) or ``half`` (>= half the maximum); see :func:`lesionres.data.validation.read_mask`.
+            (> 0) or ``half`` (>= half the maximum); see
+            :func:`lesionres.data.validation.read_mask`.
     """
 
     subject_id: str
@@ -86,9 +87,7 @@ def find_atlas(root: str | Path, require_masks: bool = True) -> list[SubjectReco
         mask = image.with_name(stem + ATLAS_MASK_SUFFIX)
         if not mask.exists():
             if require_masks:
-                raise LesionresError(
-                    f"{image}: no lesion mask beside it (expected {mask.name})"
-                )
+                raise LesionresError(f"{image}: no lesion mask beside it (expected {mask.name})")
             mask = None
         subject = stem.split("_")[0]
         cohort = next((p.name for p in image.parents if re.fullmatch(r"R\d+", p.name)), "")
@@ -124,9 +123,7 @@ def find_isles(
         match = pattern.match(path.name)
         if match:
             found.setdefault(match.group(1), {})[match.group(3).lower()] = path
-    masks = {
-        p.name.split("_")[0]: p for p in sorted(root.rglob("derivatives/**/sub-*_msk.nii*"))
-    }
+    masks = {p.name.split("_")[0]: p for p in sorted(root.rglob("derivatives/**/sub-*_msk.nii*"))}
     records = []
     for subject, paths in sorted(found.items()):
         if modality not in paths:
@@ -177,7 +174,9 @@ def find_folder(root: str | Path, require_masks: bool = True) -> list[SubjectRec
     records = []
     for sid, image, mask in pairs:
         if mask is None and require_masks:
-            raise LesionresError(f"{image}: no mask found for {sid!r} (expected masks/{sid}.nii.gz)")
+            raise LesionresError(
+                f"{image}: no mask found for {sid!r} (expected masks/{sid}.nii.gz)"
+            )
         records.append(SubjectRecord(sid, image, mask, "folder"))
     if not records:
         raise LesionresError(
@@ -227,4 +226,6 @@ def find_subjects(
         return find_isles(root, modality, require_masks)
     if kind == "folder":
         return find_folder(root, require_masks)
-    raise LesionresError(f"unknown dataset kind {kind!r} (expected atlas, isles22, folder, synthetic)")
+    raise LesionresError(
+        f"unknown dataset kind {kind!r} (expected atlas, isles22, folder, synthetic)"
+    )

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from lesionres.errors import LesionresError
 
-__all__ = ["STUDY_TEST_FRACTION", "STUDY_VAL_FRACTION", "load_or_make_split", "make_split", "write_json"]
+__all__ = [
+    "STUDY_TEST_FRACTION",
+    "STUDY_VAL_FRACTION",
+    "load_or_make_split",
+    "make_split",
+    "write_json",
+]
 
 # The reference study: 655 ATLAS subjects -> 400 train, 100 validation, 155 test.
 STUDY_VAL_FRACTION = 100 / 655
@@ -68,7 +74,9 @@ def load_or_make_split(
             split = json.loads(path.read_text())
             parts = {key: list(split[key]) for key in ("train", "val", "test")}
         except (ValueError, KeyError, TypeError) as error:
-            raise LesionresError(f"{path}: not a split file with train/val/test lists ({error})") from None
+            raise LesionresError(
+                f"{path}: not a split file with train/val/test lists ({error})"
+            ) from None
         seen: dict[str, str] = {}
         for part, ids in parts.items():
             for sid in ids:
@@ -83,5 +91,7 @@ def load_or_make_split(
             )
         return parts
     split = make_split(subject_ids, val_fraction, test_fraction, seed)
-    write_json(path, {**split, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction})
+    write_json(
+        path, {**split, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}
+    )
     return split

@@ -1,9 +1,10 @@
 """Plain torch operations behind the resolution-degradation transforms.
 
 The volume functions take and return a tensor shaped ``(C, X, Y, Z)`` (channels first, three
-spatial axes, TorchIO's layout; float unless stated) and keep the shape: the degraded image lives on the original
-grid, so the affine does not change. Nothing here is random and nothing touches TorchIO, so the
-same code serves the transforms, the tests and anyone who wants the raw operation.
+spatial axes, TorchIO's layout; float unless stated) and keep the shape: the degraded image
+lives on the original grid, so the affine does not change. Nothing here is random and nothing
+touches TorchIO, so the same code serves the transforms, the tests and anyone who wants the raw
+operation.
 
 Conventions (the ones a reader needs to reproduce the numbers):
 
