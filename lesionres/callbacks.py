@@ -5,9 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-__all__ = ["SaveOnInterrupt", "find_last_checkpoint"]
+__all__ = ["SaveLast", "SaveOnInterrupt", "find_last_checkpoint"]
+
+
+class SaveLast(ModelCheckpoint):
+    """Write ``last.ckpt`` (into the run's checkpoint folder) after every validation.
+
+    Lightning 2.6's ``save_last`` writes only in epochs that also save a top-k checkpoint, so
+    beside a best-only checkpoint ``last.ckpt`` was a copy of the best one, and resuming from it
+    went back to the best epoch instead of the last.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
 
 
 class SaveOnInterrupt(pl.Callback):

@@ -67,7 +67,7 @@ def _lightning_cli(args: list[str]):
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.cli import LightningCLI
 
-    from lesionres.callbacks import SaveOnInterrupt, find_last_checkpoint
+    from lesionres.callbacks import SaveLast, SaveOnInterrupt, find_last_checkpoint
     from lesionres.data.datamodule import LesionDataModule
     from lesionres.errors import LesionresError
     from lesionres.module import LesionSegmenter
@@ -85,7 +85,7 @@ def _lightning_cli(args: list[str]):
                 {
                     "checkpoint.monitor": "val_dice",
                     "checkpoint.mode": "max",
-                    "checkpoint.save_last": True,
+                    "checkpoint.save_last": False,  # SaveLast writes last.ckpt every epoch
                     "checkpoint.filename": "best-{epoch:03d}-{val_dice:.3f}",
                     "checkpoint.auto_insert_metric_name": False,
                 }
@@ -106,7 +106,7 @@ def _lightning_cli(args: list[str]):
 
         def before_fit(self) -> None:
             self._check_data()
-            self.trainer.callbacks.append(SaveOnInterrupt())
+            self.trainer.callbacks += [SaveLast(), SaveOnInterrupt()]
             init = self.model.hparams.get("init_weights")
             if init:  # a resumed run (--ckpt_path) then overwrites these with its own weights
                 _check_checkpoint_file(Path(init))
@@ -162,7 +162,7 @@ def _lightning_cli(args: list[str]):
             best = f"{float(score):.4f}" if score is not None else "n/a"
             print(f"\nBest validation Dice: {best}")
             print(f"Best checkpoint:      {callback.best_model_path}")
-            print(f"Last checkpoint:      {callback.last_model_path}")
+            print(f"Last checkpoint:      {Path(callback.dirpath) / 'last.ckpt'}")
             logger = (
                 self.trainer.logger
             )  # not trainer.log_dir: a collective, and only rank 0 is here

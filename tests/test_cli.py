@@ -227,3 +227,15 @@ def test_init_weights_starts_fit_from_a_checkpoint(atlas_run, capsys):
         main(["fit", "--config", str(config), "--model.init_weights", str(tmp / "none.ckpt")])
     assert exit_.value.code == 2
     assert "none.ckpt: checkpoint file not found" in capsys.readouterr().err
+
+
+def test_last_checkpoint_is_the_last_epoch_not_the_best(atlas_run):
+    import torch
+
+    config, tmp = atlas_run
+    # lr 0: validation Dice never improves after epoch 0, so only epoch 0 is "best"
+    main(["fit", "--config", str(config), "--model.lr", "0", "--trainer.max_epochs", "3"])
+    folder = tmp / "logs" / "tiny" / "version_0" / "checkpoints"
+    (best,) = folder.glob("best-*.ckpt")
+    epoch = {p.name: torch.load(p, weights_only=False)["epoch"] for p in (best, folder / "last.ckpt")}
+    assert epoch == {best.name: 0, "last.ckpt": 2}
