@@ -12,7 +12,10 @@ With ``--models none,synthseg`` (resolution-augmentation presets) one model is t
 name, with the same seed and split, in ``fit-<name>/`` and tested into the same
 ``results.csv`` with a ``model`` column; the report then compares the models condition by
 condition (paired Wilcoxon on the same scans, Holm-corrected) and draws one resolution curve
-per model. Predictions are saved for the first model only.
+per model. Predictions are saved for the first model only. With ``--finetune EPOCHS`` a
+shared model is trained first (``fit-shared/``, no resolution augmentation) and each model is
+a copy of it fine-tuned for EPOCHS epochs with its own augmentation (``none``: plain further
+training), so the models start equal and get the same training budget.
 
 Every other option is passed to both ``fit`` and ``test`` (e.g. ``--config paper.yaml``,
 ``--data.root``, ``--trainer.max_epochs``). Rerunning with the same ``--out`` resumes: a
@@ -29,7 +32,7 @@ from lesionres.errors import LesionresError
 
 __all__ = ["study_main"]
 
-RESOLUTION_PRESETS = ("none", "nnunet", "synthseg")
+RESOLUTION_PRESETS = ("none", "nnunet", "synthseg", "sweep")
 
 
 def _run_overrides(out: Path, version: str) -> list[str]:
@@ -56,39 +59,50 @@ def _data_root(run_config: Path) -> str | None:
     return root if root and Path(root).is_dir() else None
 
 
-def _fit_and_test(out: Path, passthrough: list[str], model: str | None, save_predictions: bool) -> Path:
-    """Train (or reuse) one model and append its test rows to ``out/results.csv``; its fit folder."""
+def _fit(out: Path, name: str, args: list[str], which: str = "best") -> Path:
+    """Train (or reuse, or resume) the model of ``out/name``; its best (or last) checkpoint."""
     from lesionres.cli import main
 
-    fit_name, test_name = ("fit", "test") if model is None else (f"fit-{model}", f"test-{model}")
-    fit_dir = out / fit_name
-    checkpoints = fit_dir / "checkpoints"
+    checkpoints = out / name / "checkpoints"
     last = checkpoints / "last.ckpt"
-    model_args = [] if model is None else ["--data.resolution_augmentation", model]
-    if model == "none":  # the baseline: no augmentation, whatever options the config sets
-        model_args += ["--data.resolution_options", "null"]
-    if (fit_dir / "done").exists():
-        print(f"Reusing the finished fit in {fit_dir}")
+    if (out / name / "done").exists():
+        print(f"Reusing the finished fit in {out / name}")
     else:
         resume = ["--ckpt_path", str(last)] if last.exists() else []
-        main(["fit", *passthrough, *model_args, *_run_overrides(out, fit_name), *resume])
-        (fit_dir / "done").touch()
-    best = _best_checkpoint(checkpoints) or (last if last.exists() else None)
-    if best is None:
+        main(["fit", *args, *_run_overrides(out, name), *resume])
+        (out / name / "done").touch()
+    chosen = _best_checkpoint(checkpoints) if which == "best" else None
+    chosen = chosen or (last if last.exists() else None)
+    if chosen is None:
         raise LesionresError(f"{checkpoints}: fit wrote no checkpoint")
+    return chosen
+
+
+def _test(
+    out: Path, passthrough: list[str], model: str | None, best: Path, save_predictions: bool
+) -> None:
+    """Append the test rows of checkpoint ``best`` to ``out/results.csv``."""
+    from lesionres.cli import main
+
     print(f"\nTesting {best}")
     main(
         [
             "test",
             *passthrough,
-            *_run_overrides(out, test_name),
+            *_run_overrides(out, "test" if model is None else f"test-{model}"),
             "--ckpt_path", str(best),
             "--results.path", str(out / "results.csv"),
             "--results.save_predictions", str(save_predictions).lower(),
             *(["--results.model", model] if model is not None else []),
         ]
     )  # fmt: skip
-    return fit_dir
+
+
+def _augmentation_args(model: str) -> list[str]:
+    args = ["--data.resolution_augmentation", model]
+    if model == "none":  # the baseline: no augmentation, whatever options the config sets
+        args += ["--data.resolution_options", "null"]
+    return args
 
 
 def study_main(argv: list[str] | None = None) -> int:
@@ -100,13 +114,37 @@ def study_main(argv: list[str] | None = None) -> int:
         description="fit, then test under every resolution condition, then analyze",
         epilog="Other options go to both fit and test, e.g. --config paper.yaml --data.root DIR.",
     )
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/study-<time>)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="run folder (default runs/study-<time>)"
+    )
     parser.add_argument("--metric", default="dice", help="metric compared across conditions")
     parser.add_argument(
         "--models",
         default=None,
-        help="train and compare one model per resolution-augmentation preset, e.g. none,synthseg "
+        help="train and compare one model per resolution-augmentation preset, e.g. none,sweep "
         f"(choices: {', '.join(RESOLUTION_PRESETS)})",
+    )
+    parser.add_argument(
+        "--finetune",
+        type=int,
+        default=None,
+        metavar="EPOCHS",
+        help="with --models: train one shared model first (no resolution augmentation), then "
+        "fine-tune a copy of it for EPOCHS epochs per model, so that the models differ only in "
+        "their augmentation",
+    )
+    parser.add_argument(
+        "--finetune-lr",
+        type=float,
+        default=None,
+        help="learning rate of the fine-tuning (default: --model.lr)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="checkpoint each model is tested with: best validation Dice (at the original "
+        "resolution) or the last epoch's (fairer between models trained on different inputs)",
     )
     args, passthrough = parser.parse_known_args(argv)
     models: list[str | None] = [None]
@@ -115,19 +153,32 @@ def study_main(argv: list[str] | None = None) -> int:
         unknown = [m for m in models if m not in RESOLUTION_PRESETS]
         if unknown or len(set(models)) != len(models):
             raise LesionresError(
-                f"--models: expected distinct names from {', '.join(RESOLUTION_PRESETS)}, got {args.models!r}"
+                f"--models: expected distinct names from {', '.join(RESOLUTION_PRESETS)}, "
+                f"got {args.models!r}"
             )
+    if args.finetune is not None and (not args.models or args.finetune < 1):
+        raise LesionresError("--finetune needs --models and a positive number of epochs")
     out = args.out or Path("runs") / time.strftime("study-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    fit_dirs = [_fit_and_test(out, passthrough, m, save_predictions=i == 0) for i, m in enumerate(models)]
+    start: list[str] = []
+    if args.finetune:
+        shared = _fit(out, "fit-shared", [*passthrough, *_augmentation_args("none")])
+        start = ["--model.init_weights", str(shared), "--trainer.max_epochs", str(args.finetune)]
+        start += ["--model.lr", str(args.finetune_lr)] if args.finetune_lr else []
+    for i, model in enumerate(models):
+        extra = [] if model is None else [*_augmentation_args(model), *start]
+        name = "fit" if model is None else f"fit-{model}"
+        checkpoint = _fit(out, name, [*passthrough, *extra], args.checkpoint)
+        _test(out, passthrough, model, checkpoint, save_predictions=i == 0)
+    first = "fit" if models[0] is None else f"fit-{models[0]}"
     report = analyze(
         out / "results.csv",
         out / "report",
         metric=args.metric,
         predictions_dir=out / "predictions",
-        data_root=_data_root(fit_dirs[0] / "config.yaml"),
+        data_root=_data_root(out / first / "config.yaml"),
     )
     minutes = (time.time() - started) / 60
     print(f"\nStudy finished in {minutes:.1f} min: {out}\nReport: {report}")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from fakes import write_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -29,6 +30,16 @@ def test_help_lists_commands_and_configs(capsys):
     out = capsys.readouterr().out
     for word in ("fit", "test", "synth", "check", "score", "analyze", "study", "paper.yaml"):
         assert word in out
+
+
+@pytest.mark.parametrize(
+    "name", ["default.yaml", "paper.yaml", "isles.yaml", "resolution-tolerance.yaml"]
+)
+def test_shipped_configs_parse(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", name, "--print_config"])
+    assert exit_.value.code == 0
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["lr"] > 0
 
 
 def test_fit_fast_dev_run(atlas_run):
@@ -237,5 +248,6 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(atlas_run):
     main(["fit", "--config", str(config), "--model.lr", "0", "--trainer.max_epochs", "3"])
     folder = tmp / "logs" / "tiny" / "version_0" / "checkpoints"
     (best,) = folder.glob("best-*.ckpt")
-    epoch = {p.name: torch.load(p, weights_only=False)["epoch"] for p in (best, folder / "last.ckpt")}
+    last = folder / "last.ckpt"
+    epoch = {p.name: torch.load(p, weights_only=False)["epoch"] for p in (best, last)}
     assert epoch == {best.name: 0, "last.ckpt": 2}

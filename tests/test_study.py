@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import yaml
 
 from lesionres.cli import main
 
@@ -21,7 +22,8 @@ def test_study_writes_checkpoints_results_and_report_then_resumes(atlas_run, cap
     # atlas_run: 6 subjects, of which the default split puts 2 in test; 4 study conditions
     tested = {r["subject_id"] for r in rows}
     assert len(rows) == 4 * len(tested) and tested
-    assert {r["condition"] for r in rows} == {"original", "crude_x2", "linear_x2", "acquisition_1x1x5mm"}
+    conditions = {"original", "crude_x2", "linear_x2", "acquisition_1x1x5mm"}
+    assert {r["condition"] for r in rows} == conditions
     report = (out / "report" / "report.md").read_text()
     assert "Wilcoxon" in report
     assert list((out / "predictions").rglob("*.nii.gz"))
@@ -47,6 +49,27 @@ def test_study_compares_models_trained_with_and_without_resolution_augmentation(
     assert by_model["none"] == by_model["synthseg"] and len(rows) == 2 * len(by_model["none"])
     comparisons = (out / "report" / "model_comparisons.csv").read_text().splitlines()
     assert comparisons[0].startswith("condition,model_a,model_b") and len(comparisons) == 2
+
+
+def test_study_finetunes_one_shared_model_per_augmentation(atlas_run):
+    config, tmp = atlas_run
+    out = tmp / "finetune"
+    main(["study", "--out", str(out), "--models", "none,sweep", "--finetune", "1", "--finetune-lr",
+          "0.0005", "--checkpoint", "last", "--config", str(config),
+          "--data.condition_preset", "none"])  # fmt: skip
+    shared = next((out / "fit-shared" / "checkpoints").glob("best-*.ckpt"))
+    for model in ("none", "sweep"):
+        saved = yaml.safe_load((out / f"fit-{model}" / "config.yaml").read_text())
+        assert saved["model"]["init_weights"] == str(shared)
+        assert saved["model"]["lr"] == 0.0005 and saved["trainer"]["max_epochs"] == 1
+        assert saved["data"]["resolution_augmentation"] == model
+        tested = yaml.safe_load((out / f"test-{model}" / "config.yaml").read_text())
+        assert tested["ckpt_path"] == str(out / f"fit-{model}" / "checkpoints" / "last.ckpt")
+    shared_config = yaml.safe_load((out / "fit-shared" / "config.yaml").read_text())
+    assert shared_config["data"]["resolution_augmentation"] == "none"
+    assert shared_config["model"]["init_weights"] is None
+    with (out / "results.csv").open() as handle:
+        assert {r["model"] for r in csv.DictReader(handle)} == {"none", "sweep"}
 
 
 def test_study_rejects_unknown_models(tmp_path, capsys):

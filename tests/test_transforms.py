@@ -57,14 +57,14 @@ def torch_linear_coords(n_in: int, n_out: int) -> np.ndarray:
 
 def resample_reference(a: np.ndarray, shape) -> np.ndarray:
     grids = np.meshgrid(
-        *[torch_linear_coords(n_in, n_out) for n_in, n_out in zip(a.shape, shape)],
+        *[torch_linear_coords(n_in, n_out) for n_in, n_out in zip(a.shape, shape, strict=True)],
         indexing="ij",
     )
     return ndimage.map_coordinates(a, grids, order=1, mode="nearest")
 
 
 def linear_reference(a: np.ndarray, factor) -> np.ndarray:
-    low = [max(1, round(n / f)) for n, f in zip(a.shape, factor)]
+    low = [max(1, round(n / f)) for n, f in zip(a.shape, factor, strict=True)]
     return resample_reference(resample_reference(a, low), a.shape)
 
 
@@ -170,7 +170,7 @@ def test_acquisition_removes_frequencies_above_target_nyquist(target):
     freqs = np.meshgrid(*[np.fft.fftfreq(n)] * 3, indexing="ij")  # cycles/mm at 1 mm
     high = np.zeros_like(before, dtype=bool)
     low = np.ones_like(before, dtype=bool)
-    for f, t in zip(freqs, target):
+    for f, t in zip(freqs, target, strict=True):
         if t > 1:
             high |= np.abs(f) > 1 / (2 * t)  # above the target's Nyquist on a degraded axis
             low &= np.abs(f) <= 1 / (8 * t)  # a quarter of that Nyquist
@@ -243,7 +243,7 @@ def test_image_only_by_default(name, make):
     [
         ("crude", lambda: CrudeDegradation(2, include_mask=True)),
         ("linear", lambda: LinearDegradation(2, include_mask=True)),
-        ("acquisition", lambda: AcquisitionDegradation(target_spacing=(2, 2, 3), include_mask=True)),
+        ("acquisition", lambda: AcquisitionDegradation((2, 2, 3), include_mask=True)),
     ],
 )
 def test_include_mask_degrades_and_keeps_binary(name, make_mask):
@@ -400,6 +400,16 @@ def test_random_resolution_presets():
     assert nnunet.methods == ("linear",) and nnunet.relative and nnunet.p == pytest.approx(0.125)
     synthseg = RandomResolution.preset("synthseg")
     assert synthseg.methods == ("acquisition",) and synthseg.slice_thickness == (1.0, 8.0)
+    sweep = RandomResolution.preset("sweep")
+    assert set(sweep.methods) == {"crude", "linear", "acquisition"} and sweep.relative
+    # relative: an isotropic draw of 3 is 6 mm on a 2 mm scan (the sweep's factor-3 condition),
+    # a thick-slice draw of 2.5 on the last axis is 2x2x5 mm
+    assert sweep.make_transform("acquisition", None, 3.0, (2.0, 2.0, 2.0)).target_for(
+        (2.0, 2.0, 2.0)
+    ) == (6.0, 6.0, 6.0)
+    assert sweep.make_transform("acquisition", 2, 2.5, (2.0, 2.0, 2.0)).target_for(
+        (2.0, 2.0, 2.0)
+    ) == (2.0, 2.0, 5.0)
     subject = make_subject(spacing=(2.0, 2.0, 2.0))
     torch.manual_seed(0)
     tuned = RandomResolution(

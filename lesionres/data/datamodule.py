@@ -61,8 +61,9 @@ class LesionDataModule(pl.LightningDataModule):
         num_workers: Data-loading worker processes.
         augment: Random flips and intensity jitter in training.
         resolution_augmentation: Training-time resolution degradation of the image (the mask
-            stays at full resolution): ``none``, ``nnunet`` (its mild low-resolution step) or
-            ``synthseg`` (its acquisition-resolution sampling); see
+            stays at full resolution): ``none``, ``nnunet`` (its mild low-resolution step),
+            ``synthseg`` (its acquisition-resolution sampling) or ``sweep`` (every method, up to
+            4x isotropic or 5x on one axis: what lesionres tests); see
             :meth:`lesionres.transforms.RandomResolution.preset`.
         resolution_options: :class:`~lesionres.transforms.RandomResolution` arguments that
             override the preset's (or, with ``none``, define the augmentation), e.g.
@@ -103,7 +104,7 @@ class LesionDataModule(pl.LightningDataModule):
         batch_size: int = 1,
         num_workers: int = 0,
         augment: bool = False,
-        resolution_augmentation: Literal["none", "nnunet", "synthseg"] = "none",
+        resolution_augmentation: Literal["none", "nnunet", "synthseg", "sweep"] = "none",
         resolution_options: dict | None = None,
         low_resolution_train: ExternalTestSet | None = None,
         low_resolution_share: float = 0.25,
@@ -123,7 +124,9 @@ class LesionDataModule(pl.LightningDataModule):
         self.external_list = external
         self.low_resolution_set = low_resolution_train
         if not 0 <= low_resolution_share < 1:
-            raise LesionresError(f"--data.low_resolution_share must be in [0, 1), got {low_resolution_share}")
+            raise LesionresError(
+                f"--data.low_resolution_share must be in [0, 1), got {low_resolution_share}"
+            )
         self.root = Path(root).expanduser()
         self.grid: ModelGrid | None = None
         self.split: dict[str, list[str]] = {}
@@ -182,9 +185,15 @@ class LesionDataModule(pl.LightningDataModule):
         by_id = {r.subject_id: r for r in found}
         if len(by_id) != len(found):
             raise LesionresError(f"{self.data_root}: duplicate subject ids in the dataset")
-        split_file = Path(self.hparams.split_file or self.root / "splits" / f"split-seed{self.hparams.seed}.json")
+        split_file = Path(
+            self.hparams.split_file or self.root / "splits" / f"split-seed{self.hparams.seed}.json"
+        )
         self.split = load_or_make_split(
-            split_file, sorted(by_id), self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.seed
+            split_file,
+            sorted(by_id),
+            self.hparams.val_fraction,
+            self.hparams.test_fraction,
+            self.hparams.seed,
         )
         self.records = {part: [by_id[i] for i in ids] for part, ids in self.split.items()}
         self.grid = self._infer_grid()
@@ -194,11 +203,15 @@ class LesionDataModule(pl.LightningDataModule):
     def _add_low_resolution_training(self) -> None:
         """Lend subjects of the low-resolution set to training (deterministic from the seed)."""
         source = self.low_resolution_set
-        found = sorted(find_subjects(source.dataset, source.root, source.modality), key=lambda r: r.subject_id)
+        found = sorted(
+            find_subjects(source.dataset, source.root, source.modality), key=lambda r: r.subject_id
+        )
         share = self.hparams.low_resolution_share
         wanted = round(share / (1 - share) * len(self.records["train"]))
         rng = np.random.default_rng(self.hparams.seed)
-        chosen = sorted(rng.choice(len(found), size=min(wanted, len(found)), replace=False).tolist())
+        chosen = sorted(
+            rng.choice(len(found), size=min(wanted, len(found)), replace=False).tolist()
+        )
         lent = [dataclasses.replace(found[i], binarize=self.hparams.binarize) for i in chosen]
         self.records["train"] = self.records["train"] + lent
         self.split = {**self.split, "train_low_resolution": [r.subject_id for r in lent]}
@@ -210,7 +223,9 @@ class LesionDataModule(pl.LightningDataModule):
             reference = (self.records["train"] or self.records["test"])[0]
             _, affine = load_volume(reference.mask or reference.image)
             spacing = tuple(round(s, 4) for s in spacing_of(affine))
-        return ModelGrid(tuple(float(s) for s in spacing), tuple(int(s) for s in self.hparams.target_shape))
+        return ModelGrid(
+            tuple(float(s) for s in spacing), tuple(int(s) for s in self.hparams.target_shape)
+        )
 
     @property
     def cache(self) -> PreprocessedCache:
@@ -271,8 +286,12 @@ class LesionDataModule(pl.LightningDataModule):
         for external in self.external_sets:
             records = find_subjects(external.dataset, external.root, external.modality)
             root = Path(external.root).resolve()
-            records = [r for r in records if (root, r.subject_id) not in self._lent]  # seen in training
-            self.test_sets.append((external.name, ConditionDataset(records, Condition(external.name), self.grid)))
+            records = [
+                r for r in records if (root, r.subject_id) not in self._lent
+            ]  # seen in training
+            self.test_sets.append(
+                (external.name, ConditionDataset(records, Condition(external.name), self.grid))
+            )
         names = self.test_names
         if len(set(names)) != len(names):
             raise LesionresError(f"condition names must be unique, got {names}")
@@ -300,7 +319,9 @@ class LesionDataModule(pl.LightningDataModule):
         return [name for name, _ in self.test_sets]
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        if isinstance(batch, dict) and "record" in batch:  # a test/predict item: move the image only
+        if (
+            isinstance(batch, dict) and "record" in batch
+        ):  # a test/predict item: move the image only
             return {**batch, **({"image": batch["image"].to(device)} if "image" in batch else {})}
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 

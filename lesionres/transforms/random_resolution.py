@@ -14,9 +14,10 @@ from lesionres.transforms.acquisition import AcquisitionDegradation
 from lesionres.transforms.crude import CrudeDegradation
 from lesionres.transforms.linear import LinearDegradation
 
-__all__ = ["RandomMethod", "RandomResolution"]
+__all__ = ["Preset", "RandomMethod", "RandomResolution"]
 
 RandomMethod = Literal["crude", "linear", "acquisition"]
+Preset = Literal["nnunet", "synthseg", "sweep", "none"]
 _METHODS = ("crude", "linear", "acquisition")
 
 
@@ -96,8 +97,7 @@ class RandomResolution(RandomTransform):
         unknown = [m for m in self.methods if m not in _METHODS]
         if not self.methods or unknown:
             raise ValueError(
-                f"methods must be a non-empty selection of {', '.join(_METHODS)}; got "
-                f"{methods!r}"
+                f"methods must be a non-empty selection of {', '.join(_METHODS)}; got {methods!r}"
             )
         self.isotropic_spacing = _range(isotropic_spacing, "isotropic_spacing")
         self.slice_thickness = _range(slice_thickness, "slice_thickness")
@@ -117,7 +117,7 @@ class RandomResolution(RandomTransform):
         ]
 
     @classmethod
-    def preset(cls, name: Literal["nnunet", "synthseg", "none"]) -> RandomResolution | None:
+    def preset(cls, name: Preset) -> RandomResolution | None:
         """Settings that mimic a known pipeline's low-resolution augmentation.
 
         * ``"nnunet"``: nnU-Net v2's ``SimulateLowResolutionTransform`` (scale 0.5-1, same
@@ -133,6 +133,12 @@ class RandomResolution(RandomTransform):
           95% of the time. Differences: slice thickness equals the spacing (SynthSeg draws a
           thickness up to it, i.e. sometimes less blur), no random jitter of sigma, and linear
           rather than nearest sampling.
+        * ``"sweep"``: covers lesionres's own test conditions (``condition_preset: sweep``):
+          every method (crude, linear, acquisition), an isotropic factor 1-4 or one axis 1-5
+          times coarser (50% each), relative to each scan's spacing (on a 1 mm scan: up to
+          4 mm isotropic or 1x1x5 mm slices), applied to half the samples so that the original
+          resolution stays well learned. It trains on the very degradations it is tested on:
+          an in-distribution check, not evidence of tolerance to real scanners.
         * ``"none"``: no resolution augmentation; returns ``None``.
 
         Raises:
@@ -157,8 +163,17 @@ class RandomResolution(RandomTransform):
                 slice_thickness=(1.0, 8.0),
                 p_thick_slices=0.9,
             )
+        if name == "sweep":
+            return cls(
+                p=0.5,
+                methods=_METHODS,
+                isotropic_spacing=(1.0, 4.0),
+                slice_thickness=(1.0, 5.0),
+                p_thick_slices=0.5,
+                relative=True,
+            )
         raise ValueError(
-            f"unknown RandomResolution preset {name!r} (expected nnunet, synthseg or none)"
+            f"unknown RandomResolution preset {name!r} (expected nnunet, synthseg, sweep or none)"
         )
 
     @staticmethod
@@ -190,7 +205,7 @@ class RandomResolution(RandomTransform):
             target = list(spacing) if axis is not None else [value] * 3
             if axis is not None:
                 target[axis] = value
-            ratios = [t / s for t, s in zip(target, spacing)]
+            ratios = [t / s for t, s in zip(target, spacing, strict=True)]
         factor = [max(1.0, r) for r in ratios]
         # copy=False: the subject was already copied by this transform's own call.
         common = {
@@ -206,15 +221,13 @@ class RandomResolution(RandomTransform):
         if self.relative:
             return AcquisitionDegradation(factor=factor, **common)
         return AcquisitionDegradation(
-            target_spacing=[max(t, s) for t, s in zip(target, spacing)], **common
+            target_spacing=[max(t, s) for t, s in zip(target, spacing, strict=True)], **common
         )
 
     def apply_transform(self, subject: tio.Subject) -> tio.Subject:
         if not float(torch.rand(())) < self.p:
             return subject
-        images = subject.get_images(
-            intensity_only=True, include=self.include, exclude=self.exclude
-        )
+        images = subject.get_images(intensity_only=True, include=self.include, exclude=self.exclude)
         if not images:
             return subject
         spacing = tuple(float(s) for s in images[0].spacing)
