@@ -79,18 +79,18 @@ def _fit(out: Path, name: str, args: list[str], which: str = "best") -> Path:
 
 
 def _test(
-    out: Path, passthrough: list[str], model: str | None, best: Path, save_predictions: bool
+    out: Path, passthrough: list[str], model: str | None, checkpoint: Path, save_predictions: bool
 ) -> None:
-    """Append the test rows of checkpoint ``best`` to ``out/results.csv``."""
+    """Append the test rows of ``checkpoint`` to ``out/results.csv``."""
     from lesionres.cli import main
 
-    print(f"\nTesting {best}")
+    print(f"\nTesting {checkpoint}")
     main(
         [
             "test",
             *passthrough,
             *_run_overrides(out, "test" if model is None else f"test-{model}"),
-            "--ckpt_path", str(best),
+            "--ckpt_path", str(checkpoint),
             "--results.path", str(out / "results.csv"),
             "--results.save_predictions", str(save_predictions).lower(),
             *(["--results.model", model] if model is not None else []),
