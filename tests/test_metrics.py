@@ -1,10 +1,10 @@
 """Per-scan metrics: hand-computed cases, independent references, empty-mask conventions.
 
-References: hand-written numbers; medpy ``dc``/``hd95``/``assd`` (``connectivity=3``,
-``voxelspacing``) to 1e-6; MONAI ``compute_dice`` on random masks, and
-``compute_average_surface_distance`` / ``compute_hausdorff_distance`` on masks where MONAI's
-cross-shaped erosion finds the same surfaces (float32, so 1e-5 relative); a plain full-volume
-distance transform; a pure-Python flood fill for the lesion-wise scores.
+References: hand-written numbers; medpy ``dc``/``hd95``/``assd`` with their default
+``connectivity=1`` and ``voxelspacing`` to 1e-6; MONAI ``compute_dice``,
+``compute_average_surface_distance`` and ``compute_hausdorff_distance`` (``hd95="max"``) on
+random anisotropic masks (float32, so 1e-5 relative); a plain full-volume distance transform;
+a pure-Python flood fill for the lesion-wise scores.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def random_masks(seed: int, shape=(22, 26, 18), fill=0.12, sigma=1.6) -> tuple[n
 
 def reference_distances(pred: np.ndarray, gt: np.ndarray, spacing) -> np.ndarray:
     """Pooled surface distances, plainly, with distance transforms of the whole volume."""
-    full = np.ones((3, 3, 3), dtype=bool)
-    pred_surface = pred & ~ndimage.binary_erosion(pred, full)
-    gt_surface = gt & ~ndimage.binary_erosion(gt, full)
+    cross = ndimage.generate_binary_structure(3, 1)
+    pred_surface = pred & ~ndimage.binary_erosion(pred, cross)
+    gt_surface = gt & ~ndimage.binary_erosion(gt, cross)
     to_gt = ndimage.distance_transform_edt(~gt_surface, sampling=spacing)[pred_surface]
     to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)[gt_surface]
     return np.concatenate([to_gt, to_pred])
@@ -140,14 +140,33 @@ def test_hand_computed_shifted_line():
     assert row["lesion_f1"] == 1.0 and row["pred_lesion_pct"] == 50.0
 
 
-def test_surface_uses_the_full_3x3x3_neighbourhood():
-    # a 5^3 cube without one corner: voxel (2,2,2) keeps its 6 face neighbours but loses a
-    # diagonal one, so it is surface with the full element (98 voxels) and not with a cross
+def test_surface_is_face_connected_as_medpy_and_monai():
+    # a 5^3 cube without one corner: voxel (2,2,2) keeps its 6 face neighbours (interior with
+    # the face element, 97 surface voxels) but loses a diagonal one (surface with the full
+    # 3x3x3 element lesionres used before 0.2: 98)
     mask = np.zeros((7, 7, 7), dtype=bool)
     mask[1:6, 1:6, 1:6] = True
     mask[1, 1, 1] = False
     to_other, _ = surface_distances(mask, mask, (1, 1, 1))
-    assert to_other.size == 98 and not to_other.any()
+    assert to_other.size == 97 and not to_other.any()
+
+
+def test_hd95_aggregations_pooled_and_max():
+    # pred->gt distances 0 0 0 0 4 and gt->pred 0 0 0 0 0 (1 mm line): pooled 95th
+    # percentile of ten values vs the larger directed one
+    gt = np.zeros((1, 1, 12), dtype=bool)
+    pred = np.zeros_like(gt)
+    gt[0, 0, 0:5] = True
+    pred[0, 0, 0:5] = True
+    pred[0, 0, 9] = True
+    d_pred, d_gt = surface_distances(pred, gt, (1, 1, 1))
+    assert sorted(d_pred) == [0, 0, 0, 0, 0, 5] and not d_gt.any()
+    pooled = score_masks(pred, gt, (1, 1, 1))["hd95_mm"]
+    worst = score_masks(pred, gt, (1, 1, 1), hd95="max")["hd95_mm"]
+    assert pooled == pytest.approx(np.percentile(np.r_[d_pred, d_gt], 95))  # 2.75
+    assert worst == pytest.approx(np.percentile(d_pred, 95)) and worst > pooled  # 3.75
+    with pytest.raises(ValueError, match="hd95"):
+        score_masks(pred, gt, (1, 1, 1), hd95="mean")
 
 
 def test_columns_order_and_types():
@@ -167,15 +186,18 @@ def test_columns_order_and_types():
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), ANISOTROPIC])
-def test_agrees_with_medpy_full_connectivity(seed, spacing):
+def test_agrees_with_medpy_defaults(seed, spacing):
     binary = pytest.importorskip("medpy.metric.binary")
     pred, gt = random_masks(seed)
     row = score_masks(pred, gt, spacing)
     assert row["dice"] == pytest.approx(binary.dc(pred, gt), abs=1e-6)
     assert row["precision"] == pytest.approx(binary.precision(pred, gt), abs=1e-6)
     assert row["recall"] == pytest.approx(binary.recall(pred, gt), abs=1e-6)
-    assert row["hd95_mm"] == pytest.approx(binary.hd95(pred, gt, spacing, 3), abs=1e-6)
-    assert row["assd_mm"] == pytest.approx(binary.assd(pred, gt, spacing, 3), abs=1e-6)
+    # medpy's default connectivity=1: the face-connected surface
+    assert row["hd95_mm"] == pytest.approx(binary.hd95(pred, gt, spacing), abs=1e-6)
+    assert row["assd_mm"] == pytest.approx(binary.assd(pred, gt, spacing), abs=1e-6)
+    # the full 3x3x3 surface (lesionres < 0.2) gives other, smaller numbers
+    assert row["assd_mm"] > binary.assd(pred, gt, spacing, 3) + 1e-6
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # MONAI's own deprecation notice
@@ -207,23 +229,21 @@ def disjoint_boxes(rng: np.random.Generator, shape, count: int) -> np.ndarray:
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # MONAI's own deprecation notice
 @pytest.mark.parametrize("seed", range(3))
-def test_surface_distances_agree_with_monai_on_boxes(seed):
+def test_surface_distances_agree_with_monai(seed):
     monai_metrics = pytest.importorskip("monai.metrics")
     rng = np.random.default_rng(seed)
-    pred = disjoint_boxes(rng, (24, 20, 16), 3)
-    gt = disjoint_boxes(rng, (24, 20, 16), 2)
-    y_pred, y = pred[None, None].astype(np.float32), gt[None, None].astype(np.float32)
-    row = score_masks(pred, gt, ANISOTROPIC)
-    assd = monai_metrics.compute_average_surface_distance(
-        y_pred, y, include_background=True, symmetric=True, spacing=ANISOTROPIC
-    )
-    assert row["assd_mm"] == pytest.approx(float(assd), rel=1e-5)
-    # MONAI's HD95 is the max of the directed 95th percentiles: the documented variant
-    hd95 = monai_metrics.compute_hausdorff_distance(
-        y_pred, y, include_background=True, percentile=95, spacing=ANISOTROPIC
-    )
-    directed = surface_distances(pred, gt, ANISOTROPIC)
-    assert max(np.percentile(d, 95) for d in directed) == pytest.approx(float(hd95), rel=1e-5)
+    boxes = disjoint_boxes(rng, (24, 20, 16), 3), disjoint_boxes(rng, (24, 20, 16), 2)
+    for pred, gt in (boxes, random_masks(seed)):  # boxes, and irregular shapes
+        y_pred, y = pred[None, None].astype(np.float32), gt[None, None].astype(np.float32)
+        assd = monai_metrics.compute_average_surface_distance(
+            y_pred, y, include_background=True, symmetric=True, spacing=ANISOTROPIC
+        )
+        hd95 = monai_metrics.compute_hausdorff_distance(
+            y_pred, y, include_background=True, percentile=95, spacing=ANISOTROPIC
+        )
+        row = score_masks(pred, gt, ANISOTROPIC, hd95="max")
+        assert row["assd_mm"] == pytest.approx(float(assd), rel=1e-5)
+        assert row["hd95_mm"] == pytest.approx(float(hd95), rel=1e-5)
 
 
 @pytest.mark.parametrize("method", ["edt", "kdtree"])
