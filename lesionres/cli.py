@@ -27,6 +27,7 @@ EVALUATION_SETTINGS = (
     "overlap",
     "connectivity",
     "empty_convention",
+    "hd95",
 )
 USAGE = """usage: python -m lesionres COMMAND [options]
 

@@ -112,14 +112,15 @@ class ExternalTestSet:
         name: Condition label in the results table.
         root: Folder of the dataset.
         dataset: Layout (``isles22``, ``atlas`` or ``folder``).
-        modality: ISLES modality; ISLES has no T1w, so a T1-trained model meets a modality
-            shift as well as a resolution shift there.
+        modality: ISLES modality (``dwi``, ``adc``, ``flair``); ISLES has no T1w, so a
+            T1-trained model meets a modality shift as well as a resolution shift there. For a
+            ``folder`` cohort, what its images are (e.g. ``T1w``), recorded in the results.
     """
 
     name: str = "isles22"
     root: str = ""
     dataset: Literal["isles22", "atlas", "folder"] = "isles22"
-    modality: Literal["dwi", "adc", "flair"] = "dwi"
+    modality: str = "dwi"
     extra: dict = field(default_factory=dict)
 
 

@@ -47,6 +47,8 @@ class LesionSegmenter(pl.LightningModule):
             ISLES'22; 6 as in the ATLAS challenge code).
         empty_convention: Metric values when ground truth and prediction are both empty:
             ``one`` (ATLAS/ISLES challenge code) or ``nan`` (nnU-Net, MONAI).
+        hd95: HD95 aggregation: ``pooled`` (medpy: 95th percentile of both directions'
+            surface distances together) or ``max`` (MONAI: the larger directed one).
         channels_last: Use ``channels_last_3d`` memory format (measure: slower on CPU).
         compile: Wrap the network in ``torch.compile``.
         init_weights: A lesionres checkpoint whose weights ``fit`` starts from (fine-tuning);
@@ -70,6 +72,7 @@ class LesionSegmenter(pl.LightningModule):
         overlap: float = 0.5,
         connectivity: Literal[6, 18, 26] = 26,
         empty_convention: Literal["one", "nan"] = "one",
+        hd95: Literal["pooled", "max"] = "pooled",
         channels_last: bool = False,
         compile: bool = False,
         init_weights: str | None = None,
@@ -199,6 +202,8 @@ class LesionSegmenter(pl.LightningModule):
             "subject_id": record.subject_id,
             "dataset": record.dataset,
             "cohort": record.cohort,
+            "modality": record.modality,
+            "space": record.space,
             "condition": condition.name,
             "method": condition.method,
             "factor": condition.factor_label,
@@ -220,6 +225,7 @@ class LesionSegmenter(pl.LightningModule):
                     item["spacing"],
                     connectivity=self.hparams.connectivity,
                     empty=self.hparams.empty_convention,
+                    hd95=self.hparams.hd95,
                 )
             )
         except Exception as error:  # noqa: BLE001 - one bad scan must not stop the run

@@ -4,11 +4,19 @@
 the scan in flight; a rerun skips the (scan, condition) rows already written. At the end of a
 run the table is de-duplicated (DDP pads its last batches with repeated scans), sorted and
 rewritten atomically, and a per-condition summary is printed and logged to TensorBoard.
+
+Beside the table, ``results.json`` records how its numbers were made: the metric conventions
+that hold for every row (surface definition, HD95 aggregation, lesion connectivity, the
+both-empty convention, the lesionres version) and, per model, the threshold and the
+checkpoint's sha256. A later ``test`` or ``score`` into the same table with other settings
+stops with one line naming the setting instead of mixing rows made two ways.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import os
 import tempfile
@@ -18,15 +26,29 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from lesionres import __version__
 from lesionres.data.io import save_volume
-from lesionres.metrics import METRIC_COLUMNS
+from lesionres.data.split import write_json
+from lesionres.errors import LesionresError
+from lesionres.metrics import METRIC_COLUMNS, SURFACE_DEFINITION
 
-__all__ = ["RESULT_COLUMNS", "ResultsWriter", "read_rows", "summarize_rows", "write_rows"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "ResultsWriter",
+    "file_sha256",
+    "read_rows",
+    "record_settings",
+    "settings_path",
+    "summarize_rows",
+    "write_rows",
+]
 
 RESULT_COLUMNS = (
     "subject_id",
     "dataset",
     "cohort",
+    "modality",
+    "space",
     "condition",
     "method",
     "factor",
@@ -59,6 +81,95 @@ def write_rows(path: Path, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
+
+
+def settings_path(table: Path) -> Path:
+    """The settings sidecar of a results table: ``results.csv`` -> ``results.json``."""
+    return Path(table).with_suffix(".json")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file (e.g. the checkpoint a table was made with)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_settings(
+    table: Path,
+    model: str,
+    *,
+    connectivity: int,
+    empty_convention: str,
+    hd95: str,
+    threshold: float,
+    checkpoint_sha256: str = "",
+    write: bool = True,
+) -> dict:
+    """Check this run's settings against those the table was made with, then record them.
+
+    The conventions (surface, HD95 aggregation, connectivity, both-empty value, lesionres
+    version) must be the same for every row of a table, or its rows are not comparable; the
+    threshold and checkpoint must be the same for every row of one model.
+
+    Args:
+        table: The results CSV (the sidecar is :func:`settings_path` of it).
+        model: The ``model`` column value of the rows this run writes.
+        connectivity: Lesion connectivity (6, 18, 26).
+        empty_convention: ``one`` or ``nan``.
+        hd95: HD95 aggregation, ``pooled`` or ``max``.
+        threshold: Probability threshold (1 for masks scored as they are).
+        checkpoint_sha256: sha256 of the checkpoint, ``""`` for another tool's masks.
+        write: Write the sidecar (rank 0 only under DDP; every rank checks).
+
+    Returns:
+        The whole sidecar as written.
+
+    Raises:
+        LesionresError: a setting differs from the one the table's rows were made with, or the
+            table has rows but no sidecar (written by lesionres < 0.2, another surface).
+    """
+    sidecar = settings_path(table)
+    conventions = {
+        "surface": SURFACE_DEFINITION,
+        "hd95": hd95,
+        "connectivity": int(connectivity),
+        "empty_convention": empty_convention,
+        "lesionres_version": __version__,
+    }
+    mine = {"threshold": float(threshold), "checkpoint_sha256": checkpoint_sha256}
+    rows = read_rows(Path(table))
+    if sidecar.exists():
+        try:
+            settings = json.loads(sidecar.read_text())
+        except (OSError, ValueError) as error:
+            raise LesionresError(f"{sidecar}: unreadable settings ({error})") from None
+    elif rows:
+        raise LesionresError(
+            f"{table}: {len(rows)} rows but no {sidecar.name}: written by lesionres < 0.2, whose "
+            "surface distances differ; write to a new table"
+        )
+    else:
+        settings = {}
+    models = settings.setdefault("models", {})
+    has_rows = {r.get("model", "") for r in rows}
+    checks = [(k, settings.get("conventions", {}).get(k), v) for k, v in conventions.items()]
+    if model in models and model in has_rows:
+        checks += [(k, models[model].get(k), v) for k, v in mine.items()]
+    for key, before, now in checks:
+        if rows and before is not None and before != now:
+            label = f" of model '{model}'" if key in mine and model else ""
+            raise LesionresError(
+                f"{table}: its rows were made with {key}{label} = {before!r}, this run uses "
+                f"{now!r}; use the same setting or write to a new table"
+            )
+    settings["conventions"] = conventions
+    models[model] = mine
+    if write:
+        write_json(sidecar, settings)
+    return settings
 
 
 def _format(value) -> str:
@@ -123,6 +234,18 @@ class ResultsWriter(pl.Callback):
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._target = self.path or Path(trainer.log_dir or ".") / "results.csv"
         self._world, self._rank = trainer.world_size, trainer.global_rank
+        hparams = pl_module.hparams
+        ckpt = trainer.ckpt_path
+        record_settings(
+            self._target,
+            self.model,
+            connectivity=hparams.connectivity,
+            empty_convention=hparams.empty_convention,
+            hd95=hparams.hd95,
+            threshold=hparams.threshold,
+            checkpoint_sha256=file_sha256(ckpt) if ckpt and Path(ckpt).is_file() else "",
+            write=trainer.is_global_zero,
+        )
         table = read_rows(self._target)
         done = [r for r in table + read_rows(self._rank_path) if r.get("model", "") == self.model]
         pl_module.completed = {(r["subject_id"], r["condition"]) for r in done}

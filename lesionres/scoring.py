@@ -1,9 +1,12 @@
 """``python -m lesionres score PRED GT``: score any tool's masks exactly like ours.
 
 Predictions from nnU-Net, MONAI or anything else are matched to ground-truth masks by subject
-id (the BIDS ``sub-`` label when present, else the file name without known suffixes), scored
-with :func:`lesionres.metrics.score_masks` on the ground truth's grid, and written to the same
-results table that ``test`` writes.
+id, scored with :func:`lesionres.metrics.score_masks` on the ground truth's grid, and written to
+the same results table that ``test`` writes. With ``--dataset atlas|isles22|folder``, ``GT`` is
+that dataset's root and its layout gives the masks, the subject ids and the ``dataset`` label,
+exactly as ``test`` does, so that rows of both are paired by ``analyze``. Every ground truth gets
+a row: a scan the tool did not predict is a failure (``--missing error``, an error row) or an
+empty mask (``--missing empty``, the ATLAS/ISLES challenge convention: Dice 0), never left out.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +22,18 @@ from tqdm import tqdm
 
 from lesionres.data.grid import spacing_of
 from lesionres.data.io import load_volume
-from lesionres.data.layouts import NIFTI_SUFFIXES
+from lesionres.data.layouts import NIFTI_SUFFIXES, describe_scans, find_subjects
 from lesionres.data.validation import read_mask
 from lesionres.errors import LesionresError
 from lesionres.metrics import score_masks
-from lesionres.results import RESULT_COLUMNS, read_rows, write_rows
+from lesionres.results import RESULT_COLUMNS, read_rows, record_settings, write_rows
 
-__all__ = ["match_masks", "score_main", "score_pair", "subject_key"]
+__all__ = ["Matching", "match_masks", "score_main", "score_pair", "subject_key"]
 
 _SUFFIXES = re.compile(
     r"(_space-[^_]+)?(_label-L)?(_desc-[^_]+)?_(mask|msk|seg|pred|prediction|probseg|label|lesion)$"
 )
+NO_PREDICTION = "no prediction"
 
 
 def subject_key(path: Path) -> str:
@@ -50,42 +55,100 @@ def _nifti_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.name.endswith(NIFTI_SUFFIXES) and p.is_file())
 
 
-def match_masks(pred: Path, gt: Path) -> list[tuple[str, Path, Path]]:
-    """Pairs ``(subject id, prediction, ground truth)``; two single files always pair."""
-    if pred.is_file() and gt.is_file():
-        return [(subject_key(gt), pred, gt)]
-    predictions = {}
+@dataclass
+class Matching:
+    """Ground truths and the predictions found for them.
+
+    Attributes:
+        truths: Subject id -> ground-truth mask, every scan to score.
+        predictions: Subject id -> prediction file, for the subjects that have exactly one.
+        problems: Subject id -> why its prediction cannot be used (e.g. two files for it).
+        unmatched: Prediction files that match no ground truth.
+    """
+
+    truths: dict[str, Path]
+    predictions: dict[str, Path] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    unmatched: list[Path] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        """Ground truths without a prediction."""
+        return [s for s in self.truths if s not in self.predictions and s not in self.problems]
+
+
+def match_masks(pred: Path, truths: dict[str, Path]) -> Matching:
+    """Match prediction files to ground truths by subject id (``sub-`` prefix optional).
+
+    Every problem is collected, none raised, so one run lists them all.
+
+    Args:
+        pred: A prediction file or a folder searched recursively.
+        truths: Subject id -> ground-truth mask.
+    """
+    matching = Matching(truths=dict(sorted(truths.items())))
+    if pred.is_file() and len(truths) == 1:  # two single files always pair
+        matching.predictions[next(iter(truths))] = pred
+        return matching
+    found: dict[str, list[Path]] = {}
     for file in _nifti_files(pred):
         key = subject_key(file)
-        if key in predictions:
-            raise LesionresError(f"{file}: two predictions for {key} (also {predictions[key]})")
-        predictions[key] = file
-    truths = {subject_key(f): f for f in _nifti_files(gt)}
-    pairs = [(key, predictions[key], truths[key]) for key in sorted(truths) if key in predictions]
-    if not pairs:
-        raise LesionresError(
-            f"{pred}: no prediction matches a ground-truth mask in {gt} by subject id "
-            f"(e.g. ground truth {next(iter(truths), 'none')})"
-        )
-    return pairs
+        if key not in truths and f"sub-{key}" in truths:  # nnU-Net style names drop "sub-"
+            key = f"sub-{key}"
+        if key in truths:
+            found.setdefault(key, []).append(file)
+        else:
+            matching.unmatched.append(file)
+    for key, files in found.items():
+        if len(files) == 1:
+            matching.predictions[key] = files[0]
+        else:
+            matching.problems[key] = f"{len(files)} predictions: {', '.join(map(str, files))}"
+    return matching
+
+
+def _ground_truths(gt: Path, dataset: str | None, modality: str, binarize: str) -> dict:
+    """Subject id -> mask path, and the row labels every scan of ``gt`` gets."""
+    if dataset is None:
+        files = _nifti_files(gt)
+        truths: dict[str, Path] = {}
+        for file in files:
+            key = subject_key(file)
+            if key in truths:
+                raise LesionresError(f"{file}: a second ground truth for {key} ({truths[key]})")
+            truths[key] = file
+        return {"truths": truths, "labels": {"dataset": "", "modality": "", "space": ""}}
+    records = find_subjects(dataset, gt, modality if dataset == "isles22" else "dwi")
+    described = describe_scans(dataset, modality if dataset != "atlas" else "")
+    return {
+        "truths": {r.subject_id: r.mask for r in records},
+        "labels": {"dataset": records[0].dataset if records else dataset, **described},
+    }
 
 
 def score_pair(
-    pred_path: Path,
+    pred_path: Path | None,
     gt_path: Path,
     threshold: float = 0.5,
     connectivity: int = 26,
     empty: str = "one",
     atol: float = 1e-4,
+    hd95: str = "pooled",
+    binarize: str = "strict",
 ) -> dict:
-    """Score one prediction file against one ground-truth file on the ground truth's grid."""
-    truth, gt_affine = read_mask(gt_path)
-    prediction, pred_affine = load_volume(pred_path)
+    """Score one prediction file against one ground-truth file on the ground truth's grid.
+
+    ``pred_path=None`` scores an empty prediction (a scan the tool did not produce).
+    """
+    truth, gt_affine = read_mask(gt_path, binarize)  # type: ignore[arg-type]
+    if pred_path is None:
+        prediction, pred_affine = np.zeros(truth.shape, np.float32), gt_affine
+    else:
+        prediction, pred_affine = load_volume(pred_path)
     if prediction.shape != truth.shape:
         raise LesionresError(
             f"{pred_path}: shape {prediction.shape} differs from ground truth {gt_path} "
-            f"{truth.shape}; "
-            "resample the prediction onto the ground truth's grid first"
+            f"{truth.shape}; resample the prediction onto the ground truth's grid first"
         )
     difference = float(np.abs(pred_affine - gt_affine).max())
     if difference > atol:
@@ -97,23 +160,41 @@ def score_pair(
         prediction >= threshold,
         truth > 0,
         spacing_of(gt_affine),
-        connectivity=connectivity,
-        empty=empty,
+        connectivity=connectivity,  # type: ignore[arg-type]
+        empty=empty,  # type: ignore[arg-type]
+        hd95=hd95,  # type: ignore[arg-type]
     )
 
 
-def score_main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``score``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``score`` command line."""
     parser = argparse.ArgumentParser(prog="lesionres score", description=__doc__.split("\n\n")[0])
     parser.add_argument("pred", type=Path, help="prediction mask file or folder")
-    parser.add_argument("gt", type=Path, help="ground-truth mask file or folder")
+    parser.add_argument(
+        "gt", type=Path, help="ground-truth mask file or folder, or the dataset root (--dataset)"
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=("atlas", "isles22", "folder"),
+        help="GT is a dataset root of this layout: masks, subject ids and the dataset label come "
+        "from it as in `test`, so `analyze` pairs these rows with test's (recommended)",
+    )
+    parser.add_argument(
+        "--modality", default="dwi", help="ISLES modality / a folder's declared modality"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("results.csv"), help="results table (appended, resumable)"
     )
     parser.add_argument("--condition", default="external", help="condition label for these rows")
-    parser.add_argument("--dataset", default="", help="dataset label for these rows")
     parser.add_argument(
         "--model", default="", help="model label (e.g. nnunet), compared per condition by analyze"
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("error", "empty"),
+        default="error",
+        help="a ground truth without prediction: an error row (default) or scored as an empty "
+        "mask (challenge convention, Dice 0)",
     )
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="binarise predictions at this value"
@@ -122,10 +203,41 @@ def score_main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--empty", choices=("one", "nan"), default="one", help="both-empty convention"
     )
+    parser.add_argument(
+        "--hd95",
+        choices=("pooled", "max"),
+        default="pooled",
+        help="HD95 aggregation: pooled (medpy) or max of the directed ones (MONAI)",
+    )
+    parser.add_argument(
+        "--binarize",
+        choices=("strict", "nonzero", "half"),
+        default="strict",
+        help="how ground-truth mask values become lesion (as --data.binarize)",
+    )
     parser.add_argument("--atol", type=float, default=1e-4, help="affine tolerance in mm")
-    args = parser.parse_args(argv)
+    return parser
 
-    pairs = match_masks(args.pred, args.gt)
+
+def score_main(argv: list[str] | None = None) -> int:
+    """Command-line entry of ``score``."""
+    args = build_parser().parse_args(argv)
+    gt = _ground_truths(args.gt, args.dataset, args.modality, args.binarize)
+    matching = match_masks(args.pred, gt["truths"])
+    if not matching.predictions:
+        example = next(iter(matching.truths), "none")
+        raise LesionresError(
+            f"{args.pred}: no prediction matches a ground truth of {args.gt} by subject id "
+            f"(e.g. ground truth {example})"
+        )
+    record_settings(
+        args.out,
+        args.model,
+        connectivity=args.connectivity,
+        empty_convention=args.empty,
+        hd95=args.hd95,
+        threshold=args.threshold,
+    )
 
     # resume: keep rows already scored for this condition, retry the ones that failed
     def ours(row: dict) -> bool:
@@ -134,28 +246,61 @@ def score_main(argv: list[str] | None = None) -> int:
     kept = [r for r in read_rows(args.out) if not ours(r) or not r["error"]]
     done = {r["subject_id"] for r in kept if ours(r)}
     write_rows(args.out, kept)
+    failed = 0
     with args.out.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        for subject, pred, gt in tqdm(pairs, desc="scoring", unit="scan", disable=len(pairs) < 5):
-            if subject in done:
-                continue
+        todo = [s for s in matching.truths if s not in done]
+        for subject in tqdm(todo, desc="scoring", unit="scan", disable=len(todo) < 5):
             row = {
                 "subject_id": subject,
-                "dataset": args.dataset,
+                **gt["labels"],
                 "condition": args.condition,
                 "model": args.model,
                 "method": "external",
                 "threshold": args.threshold,
-                "error": "",
+                "error": matching.problems.get(subject, ""),
             }
-            try:
-                row.update(
-                    score_pair(pred, gt, args.threshold, args.connectivity, args.empty, args.atol)
-                )
-            except (LesionresError, ValueError) as error:  # recorded; the other scans go on
-                row["error"] = str(error)
-                print(f"error: {error}")
+            pred = matching.predictions.get(subject)
+            if pred is None and not row["error"] and args.missing == "error":
+                row["error"] = NO_PREDICTION
+            if not row["error"]:
+                try:
+                    row.update(
+                        score_pair(
+                            pred, matching.truths[subject], args.threshold, args.connectivity,
+                            args.empty, args.atol, args.hd95, args.binarize,
+                        )  # fmt: skip
+                    )
+                except (LesionresError, ValueError) as error:  # recorded; the others go on
+                    row["error"] = str(error)
+                    print(f"error: {error}")
+            failed += bool(row["error"])
             writer.writerow(row)
             handle.flush()
-    print(f"Scored {len(pairs)} scans into {args.out}")
+    _print_summary(args, matching, len(todo), failed)
     return 0
+
+
+def _print_summary(args: argparse.Namespace, matching: Matching, written: int, failed: int):
+    missing = matching.missing
+    print(
+        f"Scored {len(matching.truths)} ground-truth scans into {args.out} ({written} new rows, "
+        f"{failed} of them failed)"
+    )
+    if missing:
+        how = "error rows" if args.missing == "error" else "scored as empty masks (Dice 0)"
+        print(
+            f"warning: {len(missing)} ground truth(s) have no prediction, {how}: "
+            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+        )
+    for subject, problem in matching.problems.items():
+        print(f"warning: {subject}: {problem}")
+    if matching.unmatched:
+        print(f"warning: {len(matching.unmatched)} prediction(s) match no ground truth:")
+        for file in matching.unmatched:
+            print(f"  {file}")
+    if not args.dataset:
+        print(
+            "note: rows have no dataset label; to pair them with rows of `test`, score with "
+            "--dataset atlas|isles22|folder and the dataset root as GT"
+        )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +17,7 @@ import yaml
 from fakes import write_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import lesionres
 from lesionres.cli import main
 from lesionres.metrics import METRIC_COLUMNS
 from lesionres.results import RESULT_COLUMNS
@@ -102,8 +105,29 @@ def test_interrupted_test_resumes_to_the_same_table(atlas_run):
     # an interrupted run: the first 3 rows written, the 4th cut off mid-line
     lines = full.read_text().splitlines(keepends=True)
     partial.write_text("".join(lines[:4]) + lines[4][:25])
+    partial.with_suffix(".json").write_text(full.with_suffix(".json").read_text())
     main([*base, "--results.path", str(partial)])
     assert partial.read_text() == full.read_text()
+
+
+def test_test_records_its_settings_and_refuses_to_mix_them(atlas_run, capsys):
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config)])
+    ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    table = tmp / "results.csv"
+    base = ["test", "--config", str(config), "--ckpt_path", str(ckpt), "--results.path", str(table)]
+    main(base)
+    settings = json.loads(table.with_suffix(".json").read_text())
+    sha256 = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert settings["models"][""]["checkpoint_sha256"] == sha256
+    assert settings["conventions"]["lesionres_version"] == lesionres.__version__
+    rows = table.read_text()
+    for change, setting in (("--model.threshold=0.3", "threshold"), ("--model.hd95=max", "hd95")):
+        with pytest.raises(SystemExit) as stop:  # was: the rows already there silently skipped
+            main([*base, change])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and f"made with {setting}" in err and "Traceback" not in err
+    assert table.read_text() == rows
 
 
 def test_poly_schedule_decays_the_learning_rate_over_the_run(atlas_run):

@@ -225,6 +225,7 @@ class _Options:
     seed: int
     zero_method: str
     partial: str
+    match: str
     make_figures: bool
     predictions_dir: str | Path | None
     data_root: str | Path | None
@@ -632,6 +633,7 @@ def analyze(
     *,
     zero_method: str = "wilcox",
     partial: str = "error",
+    match: str = "strict",
     make_figures: bool = True,
     data_root: str | Path | None = None,
     source_spacing: str | None = None,
@@ -650,6 +652,8 @@ def analyze(
         seed: seed of every bootstrap and of the plot jitter.
         zero_method: ``"wilcox"``, ``"pratt"`` or ``"zsplit"``.
         partial: ``"error"`` or ``"intersect"`` for conditions whose scan sets partly overlap.
+        match: scans under two dataset labels: ``"strict"`` (refuse), ``"subject"`` (the same
+            scans: pair by subject id) or ``"dataset"`` (different scans whose ids collide).
         make_figures: write the figures (off: tables and report only).
         data_root: dataset folder with the ground truth and images for the overlays.
         source_spacing: spacing of the original images (e.g. ``"1"`` or ``"2x2x2"``) for the
@@ -667,7 +671,7 @@ def analyze(
     if correction not in ("holm", "fdr_bh"):
         raise LesionresError(f"--correction: expected holm or fdr_bh, got {correction!r}")
     opts = _Options(
-        metric, correction, alpha, n_boot, seed, zero_method, partial, make_figures,
+        metric, correction, alpha, n_boot, seed, zero_method, partial, match, make_figures,
         predictions_dir, data_root, source_spacing,
     )  # fmt: skip
     df = load_results(results_csv, metric)
@@ -675,6 +679,7 @@ def analyze(
     dup = df.duplicated(keep="first")  # identical rows: DDP padding, a re-appended run
     df = df[~dup].reset_index(drop=True)
     try:
+        df = stats.harmonise_labels(df, match)  # type: ignore[arg-type]
         ctx = _run(df, opts, out_dir)
     except LesionresError as error:
         raise LesionresError(f"{results_csv}: {error}") from None
@@ -712,7 +717,7 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     )
     test_args = dict(
         correction=opts.correction, alpha=opts.alpha, n_boot=opts.n_boot, seed=opts.seed,
-        zero_method=opts.zero_method, partial=opts.partial,
+        zero_method=opts.zero_method, partial=opts.partial, match=opts.match,
     )  # fmt: skip
     summary = stats.summarize(df)
     comparisons = stats.compare_conditions(df, opts.metric, **test_args)  # type: ignore[arg-type]
@@ -863,6 +868,9 @@ def build_parser(prog: str = "lesionres analyze") -> argparse.ArgumentParser:
     p.add_argument("--partial", choices=("error", "intersect"), default="error",
                    help="conditions sharing only some scans: refuse (default) or pair the "
                         "shared scans")  # fmt: skip
+    p.add_argument("--match", choices=("strict", "subject", "dataset"), default="strict",
+                   help="subject ids under two dataset labels: refuse (default), pair them as "
+                        "the same scans (subject), or keep them apart (dataset)")  # fmt: skip
     p.add_argument("--source-spacing", default=None,
                    help="spacing of the original images, e.g. 1 or 2x2x2, for the resolution "
                         "curve (default: the original rows' spacing_mm, else 1 mm)")  # fmt: skip
@@ -891,7 +899,8 @@ def analyze_main(argv: Sequence[str] | None = None) -> int:
     report = analyze(
         args.results, args.out, metric=args.metric, correction=args.correction, alpha=args.alpha,
         predictions_dir=args.predictions, n_boot=args.n_boot, seed=args.seed,
-        zero_method=args.zero_method, partial=args.partial, make_figures=not args.no_figures,
+        zero_method=args.zero_method, partial=args.partial, match=args.match,
+        make_figures=not args.no_figures,
         data_root=args.data_root, source_spacing=args.source_spacing,
     )  # fmt: skip
     print(f"wrote {report} ({time.perf_counter() - t0:.1f} s)")

@@ -59,6 +59,7 @@ __all__ = [
     "condition_order",
     "failed_rows",
     "friedman",
+    "harmonise_labels",
     "paired_block",
     "paired_test",
     "scan_keys",
@@ -130,6 +131,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
 )
 
 ZeroMethod = Literal["wilcox", "pratt", "zsplit"]
+Match = Literal["strict", "subject", "dataset"]
 Correction = Literal["holm", "fdr_bh"]
 Partial = Literal["error", "intersect"]
 
@@ -158,8 +160,69 @@ def _require(df: pd.DataFrame, columns: Sequence[str], what: str = "results tabl
         )
 
 
+def _text(column: pd.Series) -> pd.Series:
+    """A label column as plain strings, missing cells as ``""`` (pandas 2 and 3 alike).
+
+    pandas 3 reads an empty CSV cell of a string column as a missing value that ``astype(str)``
+    keeps missing, where pandas 2 gave ``"nan"``.
+    """
+    return column.astype(object).where(column.notna(), "").astype(str)
+
+
 def _has_models(df: pd.DataFrame) -> bool:
-    return "model" in df.columns and df["model"].notna().any()
+    return "model" in df.columns and bool((_text(df["model"]) != "").any())
+
+
+UNNAMED_MODEL = "(unnamed)"
+
+
+def harmonise_labels(df: pd.DataFrame, match: Match = "strict") -> pd.DataFrame:
+    """Labels ready for matching: dataset and model as text, one dataset label per scan.
+
+    Scans are matched on ``dataset`` + ``subject_id``. The same scans under two dataset labels
+    (e.g. ``test`` rows labelled ``atlas`` and rows of another tool scored without
+    ``--dataset``) would look like two cohorts and be compared unpaired, so they are refused
+    unless ``match`` says how to read them.
+
+    Args:
+        df: results table.
+        match: ``"strict"`` (refuse a subject id under two dataset labels), ``"subject"`` (it
+            is one scan: its rows get one label, the labels joined by ``+``) or ``"dataset"``
+            (different scans whose ids collide: keep the labels).
+
+    Returns:
+        A copy with ``dataset`` (and ``model``) as text; rows without a model name in a table
+        with named models are called ``(unnamed)`` instead of being dropped.
+
+    Raises:
+        LesionresError: under ``"strict"``, subject ids that carry two dataset labels.
+    """
+    if match not in ("strict", "subject", "dataset"):
+        raise LesionresError(f"match: expected strict, subject or dataset, got {match!r}")
+    df = df.copy()
+    model = _text(df["model"]) if "model" in df.columns else None
+    if model is not None and (model != "").any():
+        df["model"] = model.where(model != "", UNNAMED_MODEL)
+    if "dataset" not in df.columns:
+        return df
+    df["dataset"] = _text(df["dataset"])
+    subject = _text(df["subject_id"])
+    labels = df.groupby(subject)["dataset"].agg(lambda s: tuple(sorted(set(s))))
+    twice = labels[labels.map(len) > 1]
+    if twice.empty or match == "dataset":
+        return df
+    if match == "subject":
+        joined = labels.map(lambda t: "+".join(x for x in t if x))
+        df["dataset"] = subject.map(joined)
+        return df
+    kinds = sorted(set(twice))
+    raise LesionresError(
+        f"{len(twice)} subject id(s) appear under two dataset labels "
+        f"({', '.join(' vs '.join(repr(x) for x in k) for k in kinds[:3])}; e.g. "
+        f"{twice.index[0]}): the same scans labelled twice would be compared as two cohorts "
+        "(unpaired). If they are the same scans, pass --match subject (or rescore with "
+        "`score --dataset ...`); if they are different scans whose ids collide, --match dataset"
+    )
 
 
 def failed_rows(df: pd.DataFrame) -> pd.Series:
@@ -190,9 +253,11 @@ def scan_keys(df: pd.DataFrame) -> pd.Series:
         A string Series aligned with ``df``.
     """
     _require(df, ["subject_id"])
-    sid = df["subject_id"].astype(str)
-    if "dataset" in df.columns and df["dataset"].notna().any():
-        return df["dataset"].fillna("").astype(str) + "/" + sid
+    sid = _text(df["subject_id"])
+    if "dataset" in df.columns:
+        dataset = _text(df["dataset"])
+        if (dataset != "").any():
+            return dataset + "/" + sid
     return sid
 
 
@@ -231,7 +296,7 @@ def _block(df: pd.DataFrame, metric: str, condition: str, where: str = "") -> pd
     value = _values(rows, metric).to_numpy().copy()
     value[failed] = np.nan
     if "dataset" in rows.columns:
-        dataset = rows["dataset"].astype(str)
+        dataset = _text(rows["dataset"])
     else:
         dataset = pd.Series("", index=rows.index)
     return pd.DataFrame(
@@ -241,7 +306,7 @@ def _block(df: pd.DataFrame, metric: str, condition: str, where: str = "") -> pd
 
 
 def _datasets(block: pd.DataFrame) -> str:
-    names = sorted({d for d in block["dataset"] if d and d != "nan"})
+    names = sorted({d for d in block["dataset"] if d})
     return ";".join(names)
 
 
@@ -820,6 +885,7 @@ def compare_conditions(
     seed: int = 0,
     zero_method: ZeroMethod = "wilcox",
     partial: Partial = "error",
+    match: Match = "strict",
 ) -> pd.DataFrame:
     """Test every pair of conditions (per model), with one multiple-comparison correction.
 
@@ -841,6 +907,7 @@ def compare_conditions(
             on which other pairs are in the table).
         zero_method: ``"wilcox"``, ``"pratt"`` or ``"zsplit"`` (see :func:`paired_test`).
         partial: ``"error"`` or ``"intersect"`` for pairs whose scan sets partly overlap.
+        match: how scans under two dataset labels are read (see :func:`harmonise_labels`).
 
     Returns:
         One row per pair with :data:`COMPARISON_COLUMNS` (``model`` first if present).
@@ -850,6 +917,7 @@ def compare_conditions(
     """
     _require(df, ["subject_id", "condition", metric])
     _check_common(n_boot, zero_method, partial)
+    df = harmonise_labels(df, match)
     conds = _select_conditions(df, conditions)
     if pairs is not None:
         pair_list = [(str(x), str(y)) for x, y in pairs]
@@ -903,6 +971,7 @@ def compare_models(
     seed: int = 0,
     zero_method: ZeroMethod = "wilcox",
     partial: Partial = "error",
+    match: Match = "strict",
 ) -> pd.DataFrame:
     """Paired Wilcoxon between every pair of models within each condition (same scans).
 
@@ -916,6 +985,7 @@ def compare_models(
         seed: bootstrap seed.
         zero_method: see :func:`paired_test`.
         partial: see :func:`compare_conditions`.
+        match: see :func:`harmonise_labels`.
 
     Returns:
         Columns ``condition, model_a, model_b`` followed by :data:`COMPARISON_COLUMNS` minus
@@ -926,7 +996,8 @@ def compare_models(
     """
     _require(df, ["subject_id", "condition", "model", metric])
     _check_common(n_boot, zero_method, partial)
-    models = [str(m) for m in pd.unique(df["model"].dropna().astype(str))]
+    df = harmonise_labels(df, match)
+    models = [str(m) for m in pd.unique(df["model"])]
     if len(models) < 2:
         raise LesionresError(
             f"compare_models: the 'model' column holds {len(models)} model(s); need 2+"

@@ -17,7 +17,13 @@ from lesionres.conditions import Condition, ExternalTestSet, preset_conditions
 from lesionres.data.datasets import ConditionDataset, PreprocessedCache, TrainDataset, VolumeDataset
 from lesionres.data.grid import ModelGrid, spacing_of
 from lesionres.data.io import load_volume
-from lesionres.data.layouts import DatasetKind, IslesModality, SubjectRecord, find_subjects
+from lesionres.data.layouts import (
+    DatasetKind,
+    IslesModality,
+    SubjectRecord,
+    describe_scans,
+    find_subjects,
+)
 from lesionres.data.split import (
     STUDY_TEST_FRACTION,
     STUDY_VAL_FRACTION,
@@ -44,6 +50,8 @@ class LesionDataModule(pl.LightningDataModule):
             In ``predict``: a folder of scans (searched recursively), one scan, or a CSV
             with an ``image`` column; ``dataset`` is then ignored.
         modality: ISLES 2022 modality used as the image (ISLES has no T1w).
+        folder_modality: What a ``folder`` dataset's images are (e.g. ``T1w``, ``flair``),
+            recorded in the results' ``modality`` column and stated in the report.
         binarize: How mask values become lesion: ``strict`` (only 0/1; anything else is an
             error), ``nonzero`` (> 0, e.g. masks coded 0/255) or ``half`` (>= half the maximum).
         val_fraction: Share of subjects for validation (study: 100 of 655).
@@ -91,6 +99,7 @@ class LesionDataModule(pl.LightningDataModule):
         dataset: DatasetKind = "synthetic",
         root: str = "data/synthetic",
         modality: IslesModality = "dwi",
+        folder_modality: str = "",
         binarize: Literal["strict", "nonzero", "half"] = "strict",
         val_fraction: float = STUDY_VAL_FRACTION,
         test_fraction: float = STUDY_TEST_FRACTION,
@@ -180,8 +189,9 @@ class LesionDataModule(pl.LightningDataModule):
                 write_json(Path(log_dir) / "split.json", self.split)
 
     def _discover(self) -> None:
-        found = find_subjects(self.hparams.dataset, self.data_root, self.hparams.modality)
-        found = [dataclasses.replace(r, binarize=self.hparams.binarize) for r in found]
+        kind = self.hparams.dataset
+        modality = self.hparams.folder_modality if kind == "folder" else self.hparams.modality
+        found = self._find(kind, self.data_root, modality)
         by_id = {r.subject_id: r for r in found}
         if len(by_id) != len(found):
             raise LesionresError(f"{self.data_root}: duplicate subject ids in the dataset")
@@ -200,11 +210,24 @@ class LesionDataModule(pl.LightningDataModule):
         if self.low_resolution_set is not None:
             self._add_low_resolution_training()
 
+    def _find(self, kind: str, root: str | Path, modality: str) -> list[SubjectRecord]:
+        """A layout's records with this run's mask rule and what the images are."""
+        isles_modality = modality if kind == "isles22" else "dwi"
+        described = describe_scans(
+            kind,
+            modality if kind in ("isles22", "folder") else "",
+            synthetic=self.hparams.dataset == "synthetic" and Path(root).is_relative_to(self.root),
+        )
+        return [
+            dataclasses.replace(r, binarize=self.hparams.binarize, **described)
+            for r in find_subjects(kind, root, isles_modality)
+        ]
+
     def _add_low_resolution_training(self) -> None:
         """Lend subjects of the low-resolution set to training (deterministic from the seed)."""
         source = self.low_resolution_set
         found = sorted(
-            find_subjects(source.dataset, source.root, source.modality), key=lambda r: r.subject_id
+            self._find(source.dataset, source.root, source.modality), key=lambda r: r.subject_id
         )
         share = self.hparams.low_resolution_share
         wanted = round(share / (1 - share) * len(self.records["train"]))
@@ -212,7 +235,7 @@ class LesionDataModule(pl.LightningDataModule):
         chosen = sorted(
             rng.choice(len(found), size=min(wanted, len(found)), replace=False).tolist()
         )
-        lent = [dataclasses.replace(found[i], binarize=self.hparams.binarize) for i in chosen]
+        lent = [found[i] for i in chosen]
         self.records["train"] = self.records["train"] + lent
         self.split = {**self.split, "train_low_resolution": [r.subject_id for r in lent]}
         self._lent = {(Path(source.root).resolve(), r.subject_id) for r in lent}
@@ -284,7 +307,7 @@ class LesionDataModule(pl.LightningDataModule):
             (c.name, ConditionDataset(self.records["test"], c, self.grid)) for c in self.conditions
         ]
         for external in self.external_sets:
-            records = find_subjects(external.dataset, external.root, external.modality)
+            records = self._find(external.dataset, external.root, external.modality)
             root = Path(external.root).resolve()
             records = [
                 r for r in records if (root, r.subject_id) not in self._lent

@@ -46,6 +46,10 @@ class SubjectRecord:
         binarize: How the mask's values become lesion: ``strict`` (only 0/1), ``nonzero``
             (> 0) or ``half`` (>= half the maximum); see
             :func:`lesionres.data.validation.read_mask`.
+        modality: What the image is (``T1w``, ``dwi``, ``adc``, ``flair``, a folder's declared
+            modality, ``""`` when unknown), recorded with every result.
+        space: Where the image lives: ``MNI152NLin2009aSym`` (ATLAS), ``scanner`` (ISLES),
+            ``""`` when unknown.
     """
 
     subject_id: str
@@ -55,6 +59,8 @@ class SubjectRecord:
     cohort: str = ""
     extra: dict[str, Path] = field(default_factory=dict, compare=False)
     binarize: str = "strict"
+    modality: str = ""
+    space: str = ""
 
 
 def _strip_nifti(name: str) -> str:
@@ -229,3 +235,24 @@ def find_subjects(
     raise LesionresError(
         f"unknown dataset kind {kind!r} (expected atlas, isles22, folder, synthetic)"
     )
+
+
+def describe_scans(kind: str, modality: str = "", synthetic: bool = False) -> dict[str, str]:
+    """Modality and space of a layout's images, as recorded in results and stated in reports.
+
+    Args:
+        kind: Layout: ``atlas``, ``isles22``, ``folder`` or ``synthetic``.
+        modality: The ISLES modality read, or a folder's declared modality.
+        synthetic: Built-in synthetic images (T1-like whatever layout they are written in).
+
+    Returns:
+        ``{"modality": ..., "space": ...}`` for :class:`SubjectRecord`.
+    """
+    if synthetic or kind == "synthetic":
+        space = "MNI152NLin2009aSym" if kind in ("atlas", "synthetic") else "scanner-like"
+        return {"modality": "T1w-like (synthetic)", "space": space}
+    if kind == "atlas":
+        return {"modality": "T1w", "space": "MNI152NLin2009aSym"}
+    if kind == "isles22":
+        return {"modality": modality, "space": "scanner"}
+    return {"modality": modality, "space": ""}

@@ -257,8 +257,13 @@ def test_same_ids_in_another_dataset_are_not_paired():
     a = paired_table(12, conditions=("original",), shifts=(0,))
     # the same subject ids in another dataset are other patients
     b = paired_table(12, conditions=("isles22",), shifts=(0,), dataset="isles22")
-    comp = compare_conditions(pd.concat([a, b]), n_boot=0)
+    # ... or the same scans labelled twice: refused until the caller says which
+    with pytest.raises(LesionresError, match="two dataset labels"):
+        compare_conditions(pd.concat([a, b]), n_boot=0)
+    comp = compare_conditions(pd.concat([a, b]), n_boot=0, match="dataset")
     assert comp["design"].iloc[0] == "unpaired"
+    comp = compare_conditions(pd.concat([a, b]), n_boot=0, match="subject")
+    assert comp["design"].iloc[0] == "paired" and comp["n_pairs"].iloc[0] == 12
 
 
 def test_duplicate_scan_rows_raise(table):
