@@ -100,7 +100,7 @@ def _lightning_cli(args: list[str]):
             chosen = {key: model[key] for key in EVALUATION_SETTINGS if model and key in model}
             ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
             if ckpt and ckpt not in ("last", "best"):
-                _check_checkpoint_file(Path(ckpt))
+                _load_checkpoint(Path(ckpt))
             super()._parse_ckpt_path()
             for key, value in chosen.items():
                 self.config[subcommand]["model"][key] = value
@@ -110,7 +110,6 @@ def _lightning_cli(args: list[str]):
             self.trainer.callbacks += [SaveLast(), SaveOnInterrupt()]
             init = self.model.hparams.get("init_weights")
             if init:  # a resumed run (--ckpt_path) then overwrites these with its own weights
-                _check_checkpoint_file(Path(init))
                 self.model.load_state_dict(_check_state_dict(Path(init), self.model.state_dict()))
                 print(f"Starting from the weights of {init}")
             if self.config_init[self.subcommand].get("ckpt_path") == "last":
@@ -185,9 +184,12 @@ def _lightning_cli(args: list[str]):
     )
 
 
-def _check_checkpoint_file(path: Path) -> None:
-    """One clear line for a checkpoint that is missing or not a PyTorch file at all."""
+def _load_checkpoint(path: Path) -> dict:
+    """A checkpoint read safely (``weights_only=True``), or one clear line saying why not."""
+    import pickle
     import zipfile
+
+    import torch
 
     from lesionres.errors import LesionresError
 
@@ -197,18 +199,27 @@ def _check_checkpoint_file(path: Path) -> None:
         raise LesionresError(
             f"{path}: not a PyTorch checkpoint (expected a .ckpt written by `lesionres fit`)"
         )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - anything unreadable is the same problem here
+        unsafe = isinstance(error, pickle.UnpicklingError)
+        why = (
+            "holds objects other than tensors and plain data, which are not unpickled for "
+            "safety (weights_only=True); load only checkpoints you trust, written by lesionres"
+            if unsafe
+            else f"unreadable checkpoint ({type(error).__name__})"
+        )
+        raise LesionresError(f"{path}: {why}") from None
+    if not isinstance(checkpoint, dict):
+        raise LesionresError(f"{path}: not a Lightning checkpoint of lesionres")
+    return checkpoint
 
 
 def _check_state_dict(path: Path, expected: dict) -> dict:
     """The checkpoint's weights; one clear line when they do not fit the model being run."""
-    import torch
-
     from lesionres.errors import LesionresError
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict")
-    except Exception as error:  # noqa: BLE001 - anything unreadable is the same problem here
-        raise LesionresError(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+    state = _load_checkpoint(path).get("state_dict")
     if not isinstance(state, dict):
         raise LesionresError(f"{path}: no state_dict: not a Lightning checkpoint of lesionres")
     missing, unexpected = (

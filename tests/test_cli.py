@@ -225,11 +225,15 @@ def test_bad_checkpoints_are_one_clear_line(atlas_run, capsys):
     checkpoint = torch.load(good, weights_only=False)
     checkpoint["state_dict"].pop(next(iter(checkpoint["state_dict"])))
     torch.save(checkpoint, tmp / "incomplete.ckpt")
+    checkpoint = torch.load(good, weights_only=False)
+    checkpoint["payload"] = Path("anything")  # not a tensor or plain data: refused unpickled
+    torch.save(checkpoint, tmp / "unsafe.ckpt")
     expected = {
         "missing.ckpt": "checkpoint file not found",
         "garbage.ckpt": "not a PyTorch checkpoint",
         "reshaped.ckpt": "differently shaped weights",
         "incomplete.ckpt": "1 missing",
+        "unsafe.ckpt": "weights_only=True",
     }
     capsys.readouterr()
     for name, message in expected.items():
