@@ -117,6 +117,9 @@ def test_two_tools_on_the_same_scans_are_compared_paired(tmp_path, labelled):
     assert list(comparison["test"]) == ["Wilcoxon signed-rank"]
     assert int(comparison["n_pairs"].iloc[0]) == 8
     assert main(["analyze", str(table), "--out", str(tmp_path / "report"), "--no-figures"]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "6-neighbour (face) element" in report and "pooled (medpy)" in report
+    assert "A: threshold 0.5, masks of another tool" in report
 
 
 def test_analyze_refuses_same_subjects_under_two_dataset_labels(tmp_path, capsys):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import platform
 import re
 import time
@@ -72,8 +73,8 @@ REPORT_METRICS: tuple[str, ...] = (
 )  # fmt: skip
 _DISTRIBUTION_METRICS = ("dice", "lesion_f1", "hd95_mm", "abs_volume_diff_ml")
 _TEXT_COLUMNS = (
-    "subject_id", "dataset", "cohort", "condition", "method", "factor", "spacing_mm", "model",
-    "error",
+    "subject_id", "dataset", "cohort", "modality", "space", "condition", "method", "factor",
+    "spacing_mm", "model", "error",
 )  # fmt: skip
 _KEY_NOTES = "all differences zero|all values equal|no two-sided p|partial overlap|no test"
 
@@ -320,16 +321,109 @@ def _design_lines(df: pd.DataFrame, comp: pd.DataFrame) -> list[str]:
             "**Mann-Whitney U** test: a signed-rank test between different patients would be "
             "invalid."
         )
-    if not comp.empty and comp["cohort_shift"].any():
-        pairs = comp[comp["cohort_shift"]]
-        shifted = sorted(set(pairs["dataset_a"]) | set(pairs["dataset_b"]))
+    if "method" in df.columns and (df["method"].astype(str) == "crude").any():
         lines.append(
-            f"- **Cohort shift.** Comparisons between datasets ({', '.join(shifted)}) mix a "
-            "cohort / scanner / modality shift (ISLES 2022 has no T1w: a T1-trained model meets "
-            "DWI or FLAIR there) with the resolution shift; they cannot isolate the effect of "
-            "resolution."
+            "- **`crude` moves the image.** Keeping every Nth voxel and repeating it N times "
+            "shifts the content by (N-1)/2 voxels against the mask (half a voxel at N = 2): part "
+            "of any change under `crude` is this misregistration, not resolution."
         )
+    lines.append(
+        "- Every condition is scored against the **original** ground truth on the scan's own "
+        "grid: a degraded image's prediction is mapped back before scoring."
+    )
     return lines
+
+
+_UNDEGRADED = ("", "original", "external", "natural")  # methods that leave the scan as it is
+
+
+def _cohort_lines(df: pd.DataFrame) -> list[str]:
+    """What each cohort put in front of the model, and how it differs from the first one."""
+    if "dataset" not in df.columns:
+        return []
+    cohorts = []
+    for dataset, rows in df.groupby(stats._text(df["dataset"]), sort=False):
+        described = {}
+        for col in ("modality", "space"):
+            values = sorted(set(stats._text(rows[col]))) if col in rows.columns else []
+            described[col] = ", ".join(v for v in values if v) or "not recorded"
+        method = stats._text(rows["method"]) if "method" in rows.columns else ""
+        native = rows[pd.Series(method, index=rows.index).isin(_UNDEGRADED)]
+        spacing = (
+            sorted(set(stats._text((native if len(native) else rows)["spacing_mm"])))
+            if "spacing_mm" in rows.columns
+            else []
+        )
+        described["voxel"] = ", ".join(f"{v} mm" for v in spacing if v) or "not recorded"
+        cohorts.append((dataset or "(no label)", described))
+    if not cohorts:
+        return []
+    lines = ["## What the model met, per cohort\n"]
+    for name, d in cohorts:
+        lines.append(
+            f"- **{name}**: modality {d['modality']}; space {d['space']}; voxel size "
+            f"{d['voxel']} (unchanged conditions)."
+        )
+    first_name, first = cohorts[0]
+    for name, d in cohorts[1:]:
+        shifts = []
+        if d["modality"] != first["modality"]:
+            shifts.append(
+                f"a **modality shift** ({first['modality']} -> {d['modality']}): image contrast "
+                "itself differs, whatever the resolution"
+            )
+        if d["space"] != first["space"]:
+            shifts.append(
+                f"a **space difference** ({first['space']} -> {d['space']}): unregistered scans "
+                "show the brain at another place, size and angle"
+            )
+        shifts.append("another cohort and scanner")
+        lines.append(
+            f"- {name} vs {first_name}: {'; '.join(shifts)}. Differences between them cannot be "
+            "read as the effect of resolution alone."
+        )
+    return lines + [""]
+
+
+def _read_settings(results_csv: Path) -> dict:
+    """The ``results.json`` that ``test``/``score`` wrote beside the table (``{}`` if none)."""
+    sidecar = results_csv.with_suffix(".json")  # lesionres.results.settings_path, torch-free
+    try:
+        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+    except (OSError, ValueError) as error:
+        raise LesionresError(f"{sidecar}: unreadable settings ({error})") from None
+
+
+def _settings_lines(settings: dict) -> list[str]:
+    """How the table's numbers were made, as ``results.json`` records it."""
+    conventions = settings.get("conventions")
+    if not conventions:
+        return [
+            "- **Metric settings**: not recorded (no `results.json` beside the table: written "
+            "before lesionres 0.2 or by hand); the surface definition and HD95 aggregation are "
+            "unknown.\n"
+        ]
+    hd95 = {
+        "pooled": "95th percentile of both directions' surface distances pooled (medpy)",
+        "max": "the larger of the two directed 95th percentiles (MONAI)",
+    }.get(conventions.get("hd95"), str(conventions.get("hd95")))
+    models = settings.get("models", {})
+    per_model = "; ".join(
+        f"{name or 'this model'}: threshold {m.get('threshold')}, "
+        + (f"checkpoint sha256 `{m['checkpoint_sha256'][:16]}…`" if m.get("checkpoint_sha256")
+           else "masks of another tool")
+        for name, m in models.items()
+    )  # fmt: skip
+    return [
+        f"- **Metric settings** (`results.json`): surface = {conventions.get('surface')}; "
+        f"HD95 = {hd95}; ASSD = mean of both directions' distances pooled (medpy, MONAI); "
+        f"lesions = {conventions.get('connectivity')}-connected components; both masks empty "
+        f"-> {'1.0 (challenge code)' if conventions.get('empty_convention') == 'one' else 'NaN'}; "
+        f"lesionres {conventions.get('lesionres_version')}. {per_model}.",
+        "- **Missing predictions** (`score`): a ground truth without prediction is a failed "
+        "row (`no prediction`), listed above, or with `--missing empty` an empty mask (Dice 0, "
+        "the ATLAS/ISLES challenge convention); never left out of the table.\n",
+    ]
 
 
 def _methods_paragraph(opts: _Options, has_unpaired: bool, has_friedman: bool) -> str:
@@ -533,6 +627,7 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     add("## Design: which test for which pair\n")
     lines.extend(_design_lines(df, comp))
     add("")
+    lines.extend(_cohort_lines(df))
     for model, wide in ctx["summary_wide"].items():
         add(f"## Summary{f' — model {model}' if model else ''}\n")
         add(
@@ -575,6 +670,7 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     if ctx["figure_notes"]:
         add("\n".join(ctx["figure_notes"]) + "\n")
     add("## Conventions\n")
+    lines.extend(_settings_lines(ctx["settings"]))
     add(_CONVENTIONS)
     add("## Methods (adapt for a paper)\n")
     has_unpaired = bool((comp["design"] == "unpaired").any()) if not comp.empty else False
@@ -690,6 +786,7 @@ def analyze(
         n_rows=n_rows,
         n_exact_duplicates=int(dup.sum()),
         versions=_versions(),
+        settings=_read_settings(results_csv),
     )
     report = _write_report(ctx, opts, out_dir)
     write_json(

@@ -314,3 +314,25 @@ def test_notebook_executes_headless(tmp_path, monkeypatch):
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
     assert (tmp_path / "nb_report" / "report.md").exists()
     assert not any("SYNTHETIC" in str(o.get("data", {})) for o in outputs)  # it read our table
+
+
+def test_report_states_what_each_cohort_put_in_front_of_the_model(tmp_path):
+    atlas = paired_table(12, conditions=("original", "crude_x2"), shifts=(0, 0))
+    atlas = atlas.assign(modality="T1w", space="MNI152NLin2009aSym", spacing_mm="1x1x1")
+    real = with_other_cohort(atlas).fillna({"modality": "dwi", "space": "scanner"})
+    real.loc[real["dataset"] == "isles22", "spacing_mm"] = "2x2x2"
+    real.to_csv(tmp_path / "real.csv", index=False)
+    text = analyze(tmp_path / "real.csv", tmp_path / "real", n_boot=0, make_figures=False)
+    text = text.read_text()
+    assert "modality T1w; space MNI152NLin2009aSym; voxel size 1x1x1 mm" in text
+    assert "modality dwi; space scanner; voxel size 2x2x2 mm" in text
+    assert "**modality shift** (T1w -> dwi)" in text and "**space difference**" in text
+    assert "(N-1)/2 voxels" in text and "scored against the **original** ground truth" in text
+    # the built-in ISLES-like cohort is T1-like: no modality shift may be claimed for it
+    synthetic = with_other_cohort(atlas).fillna({"space": "scanner-like"})
+    synthetic["modality"] = "T1w-like (synthetic)"
+    synthetic.to_csv(tmp_path / "synthetic.csv", index=False)
+    text = analyze(tmp_path / "synthetic.csv", tmp_path / "syn", n_boot=0, make_figures=False)
+    text = text.read_text()
+    assert "modality shift" not in text and "has no T1w" not in text
+    assert "**space difference**" in text
