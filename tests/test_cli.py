@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from fakes import write_config
@@ -279,3 +280,28 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(atlas_run):
     last = folder / "last.ckpt"
     epoch = {p.name: torch.load(p, weights_only=False)["epoch"] for p in (best, last)}
     assert epoch == {best.name: 0, "last.ckpt": 2}
+
+
+def test_external_cohorts_honour_binarize_and_record_modality(atlas_run):
+    import nibabel as nib
+    from fakes import make_folder_tree
+
+    config, tmp = atlas_run
+    main(["fit", "--config", str(config)])
+    ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    for subject in make_folder_tree(tmp / "ext", n=2):  # masks coded 0/255
+        image = nib.load(subject["mask"])
+        data = (np.asarray(image.dataobj) > 0).astype(np.uint8) * 255
+        nib.save(nib.Nifti1Image(data, image.affine), subject["mask"])
+    table = tmp / "results.csv"
+    external = f"[{{name: ext, root: {tmp / 'ext'}, dataset: folder, modality: flair}}]"
+    main([
+        "test", "--config", str(config), "--ckpt_path", str(ckpt), "--results.path", str(table),
+        "--data.condition_preset", "none", "--data.binarize", "nonzero",
+        "--data.external", external,
+    ])  # fmt: skip
+    rows = [r for r in _rows(table) if r["condition"] == "ext"]
+    assert len(rows) == 2 and not any(r["error"] for r in rows)  # was: not a 0/1 mask
+    assert {r["modality"] for r in rows} == {"flair"}
+    atlas = [r for r in _rows(table) if r["condition"] != "ext"]
+    assert {(r["modality"], r["space"]) for r in atlas} == {("T1w", "MNI152NLin2009aSym")}
