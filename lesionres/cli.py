@@ -142,17 +142,28 @@ def _lightning_cli(args: list[str]):
                 _check_state_dict(Path(ckpt), self.model.state_dict())
 
         def _check_data(self) -> None:
+            """Read every file of the dataset before the split, the grid and any training;
+            stop with every error listed (``validate_for_run``), not only the first."""
+            from lesionres.data.validation import validate_for_run
+
             datamodule = self.datamodule
             datamodule.prepare_data()
-            datamodule.setup("fit")
-            try:
-                from lesionres.data.validation import validate_for_run
-            except ImportError:  # validation module not available
-                return
-            records = [r for part in datamodule.records.values() for r in part]
+            found = datamodule.discovery
             cache = Path(datamodule.root) / "splits" / "check-cache.json"
-            for warning in validate_for_run(records, cache, binarize=datamodule.hparams.binarize):
-                print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
+
+            def check(records, extra=()) -> None:
+                for warning in validate_for_run(
+                    records, cache, binarize=datamodule.hparams.binarize, extra=extra,
+                    root=found.root,
+                ):
+                    print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
+
+            check(found.records, found.findings)
+            datamodule.setup("fit")
+            checked = set(found.records)
+            lent = [r for part in datamodule.records.values() for r in part if r not in checked]
+            if lent:  # subjects lent by --data.low_resolution_train
+                check(lent)
 
         def after_fit(self) -> None:
             callback = self.trainer.checkpoint_callback

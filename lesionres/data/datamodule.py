@@ -17,7 +17,14 @@ from lesionres.conditions import Condition, ExternalTestSet, preset_conditions
 from lesionres.data.datasets import ConditionDataset, PreprocessedCache, TrainDataset, VolumeDataset
 from lesionres.data.grid import ModelGrid, spacing_of
 from lesionres.data.io import load_volume
-from lesionres.data.layouts import DatasetKind, IslesModality, SubjectRecord, find_subjects
+from lesionres.data.layouts import (
+    DatasetKind,
+    Discovery,
+    IslesModality,
+    SubjectRecord,
+    discover,
+    find_subjects,
+)
 from lesionres.data.split import (
     STUDY_TEST_FRACTION,
     STUDY_VAL_FRACTION,
@@ -133,6 +140,7 @@ class LesionDataModule(pl.LightningDataModule):
         self.records: dict[str, list[SubjectRecord]] = {}
         self.test_sets: list[tuple[str, ConditionDataset]] = []
         self._lent: set[tuple[Path, str]] = set()  # (folder, subject) of low-resolution training
+        self._discovery: Discovery | None = None
 
     # ----------------------------------------------------------------- discovery and split
     @property
@@ -179,9 +187,21 @@ class LesionDataModule(pl.LightningDataModule):
             if log_dir and self.trainer.is_global_zero:
                 write_json(Path(log_dir) / "split.json", self.split)
 
+    @property
+    def discovery(self) -> Discovery:
+        """Every subject of ``root`` and what the finder saw wrong (file names only; found once).
+
+        ``fit`` / ``test`` check these files completely before :meth:`setup` makes the split.
+        """
+        if self._discovery is None:
+            found = discover(self.hparams.dataset, self.data_root, self.hparams.modality)
+            binarize = self.hparams.binarize
+            records = [dataclasses.replace(r, binarize=binarize) for r in found.records]
+            self._discovery = dataclasses.replace(found, records=records)
+        return self._discovery
+
     def _discover(self) -> None:
-        found = find_subjects(self.hparams.dataset, self.data_root, self.hparams.modality)
-        found = [dataclasses.replace(r, binarize=self.hparams.binarize) for r in found]
+        found = self.discovery.usable()  # stops with every error of the folders listed
         by_id = {r.subject_id: r for r in found}
         if len(by_id) != len(found):
             raise LesionresError(f"{self.data_root}: duplicate subject ids in the dataset")
