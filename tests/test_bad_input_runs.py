@@ -5,7 +5,7 @@ many problems stops with every one of them listed, before any training."""
 from __future__ import annotations
 
 import pytest
-from fakes import write_config
+from fakes import make_atlas_tree, make_isles_tree, truncate_file, write_config
 from test_validation import CASES, write_case, write_corpus
 
 from lesionres.cli import main
@@ -73,3 +73,23 @@ def test_run_stops_with_every_error_listed(tmp_path, capsys, command):
     # stopped before the split, the model grid and any training
     assert not list((root / "splits").glob("split-*.json"))
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_test_checks_the_external_cohorts_too(tmp_path, capsys):
+    make_atlas_tree(tmp_path / "data", n=6)
+    cohort = make_isles_tree(tmp_path / "isles", n=3)
+    truncate_file(cohort[0]["dwi"])
+    cohort[2]["mask"].unlink()
+    external = [{"name": "isles22", "root": str(tmp_path / "isles"), "dataset": "isles22"}]
+    config = write_config(tmp_path / "tiny.yaml", tmp_path / "data" / "ATLAS_2",
+                          tmp_path / "logs", data__external=external,
+                          data__condition_preset="none")
+    with pytest.raises(SystemExit) as exit_:
+        main(["test", "--config", str(config)])
+    assert exit_.value.code == 2
+    report = _report(capsys.readouterr().err)
+    assert report[0] == "error: 2 subjects failed the check (2 errors):"
+    assert report[1].startswith(f"  {cohort[0]['dwi']}: truncated file")
+    assert report[2].startswith(f"  {cohort[2]['dwi']}: no lesion mask for")
+    command = f"python -m lesionres check {tmp_path / 'isles'} --dataset isles22"
+    assert report[3] == f"Run `{command}` for the full table."
