@@ -23,7 +23,13 @@ from fakes import (
 )
 
 from lesionres.data import validation
-from lesionres.data.layouts import SubjectRecord, find_atlas, find_folder, find_isles
+from lesionres.data.layouts import (
+    SubjectRecord,
+    discover,
+    find_atlas,
+    find_folder,
+    find_isles,
+)
 from lesionres.data.validation import (
     Finding,
     check_main,
@@ -345,6 +351,28 @@ def test_check_passes_the_good_subjects_alone(tmp_path, capsys, layout):
     out = capsys.readouterr().out
     assert f"{len(good)} ok, 0 with warnings, 0 with errors" in out
     assert str(stray) not in out  # files matching no name are notes: only with -v
+
+
+def test_finders_raise_with_every_error_listed(tmp_path):
+    subjects = make_folder_tree(tmp_path, n=3, shape=SHAPE)
+    table = tmp_path / "subjects.csv"
+    table.write_text(
+        "image,mask\n"
+        f"{subjects[0]['image']},{subjects[0]['mask']}\n"
+        f"{tmp_path / 'gone.nii.gz'},{subjects[1]['mask']}\n"
+        f"{subjects[2]['image']},\n"
+    )
+    with pytest.raises(LesionresError) as info:
+        find_folder(table)  # what the data module calls outside `fit`/`test`
+    assert str(info.value).splitlines() == [
+        f"{table}: 2 errors in the dataset's files:",
+        f"  {table}: line 3: image file {tmp_path / 'gone.nii.gz'} does not exist",
+        f"  {table}: line 4: no mask given for case003.nii.gz",
+        f"Run `python -m lesionres check {table} --dataset folder` for the full table.",
+    ]
+    checks = check_records(discover("folder", table).records)  # the rest is still read
+    assert [c.status for c in checks] == ["ok", "error", "error"]
+    assert checks[1].mask_voxels > 0 and len(checks[1].errors) == 1  # no second line
 
 
 def test_unreadable_folder_is_an_error_beside_the_table(tmp_path, capsys, monkeypatch):
