@@ -4,7 +4,9 @@ Real ATLAS v2.0 and ISLES 2022 downloads hold surprises that the training pipeli
 report: TorchIO reads a truncated ``.nii.gz`` as zeros without a word and turns NaNs into 0;
 masks come as floats like 0.9999999998 or as ``{0, 255}``; image and mask affines differ by
 1e-7. Every file is read here completely through nibabel and every problem is named, with its
-file, in plain words, before hours of training.
+file, in plain words, before hours of training. What the finders saw in the folders (an image
+without its mask, an unreadable folder; :func:`lesionres.data.layouts.discover`) is reported
+beside it, so one run lists every problem of a dataset.
 
 Levels: ``error`` (the subject cannot be used as is: training would be wrong or crash),
 ``warning`` (usable, but look: e.g. an empty mask, or float mask values rounded to 0/1) and
@@ -563,7 +565,7 @@ def check_records(
     no present subject come from :func:`dataset_findings`.
 
     Args:
-        records: Subjects, e.g. from :func:`lesionres.data.layouts.find_subjects`.
+        records: Subjects, e.g. :attr:`lesionres.data.layouts.Discovery.records`.
         split: Optional ``{"train": [ids], "val": [...], "test": [...]}``.
         atol_mm: Affine tolerance, see :func:`check_subject`.
         binarize: Mask rule, see :func:`check_subject`.
