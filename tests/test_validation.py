@@ -326,6 +326,7 @@ def test_check_lists_every_problem_at_once(tmp_path, capsys, layout):
     captured = capsys.readouterr()
     out = captured.out
     assert captured.err == "" and "Traceback" not in out
+    assert f"{len(broken) + N_GOOD} subjects (15 rows: an id found twice) in " in out
     assert f"dataset {layout} (detected)" in out
     statuses: dict[str, list[str]] = {}  # subject id -> the status of each of its table rows
     for line in out.splitlines():

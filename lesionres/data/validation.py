@@ -878,8 +878,10 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     extra = found.findings + dataset_findings(records, split, args.split)
 
     detected = " (detected)" if args.dataset == "auto" else ""
+    n_subjects = len({r.subject_id for r in records})
+    rows = f" ({len(records)} rows: an id found twice)" if n_subjects != len(records) else ""
     print(
-        f"{len(records)} subjects in {args.root}: dataset {kind}{detected}, "
+        f"{count(n_subjects, 'subject')}{rows} in {args.root}: dataset {kind}{detected}, "
         f"binarize {args.binarize}, affine tolerance {args.atol:g} mm"
     )
     print()
