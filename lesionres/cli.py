@@ -142,17 +142,35 @@ def _lightning_cli(args: list[str]):
                 _check_state_dict(Path(ckpt), self.model.state_dict())
 
         def _check_data(self) -> None:
+            """Read every file of the dataset (and, for ``test``, of the external cohorts) before
+            the split, the model grid and any training or scoring; stop with every error listed
+            (``validate_for_run``), not only the first."""
+            from lesionres.data.layouts import discover
+            from lesionres.data.validation import validate_for_run
+
             datamodule = self.datamodule
             datamodule.prepare_data()
-            datamodule.setup("fit")
-            try:
-                from lesionres.data.validation import validate_for_run
-            except ImportError:  # validation module not available
-                return
-            records = [r for part in datamodule.records.values() for r in part]
             cache = Path(datamodule.root) / "splits" / "check-cache.json"
-            for warning in validate_for_run(records, cache, binarize=datamodule.hparams.binarize):
-                print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
+
+            def check(records, root: Path, extra=(), binarize=datamodule.hparams.binarize) -> None:
+                for warning in validate_for_run(
+                    records, cache, binarize=binarize, extra=extra, root=root
+                ):
+                    print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
+
+            found = datamodule.discovery
+            check(found.records, found.root, found.findings)
+            datamodule.setup("fit")
+            checked = set(found.records)
+            lent = [r for part in datamodule.records.values() for r in part if r not in checked]
+            if lent:  # subjects lent by --data.low_resolution_train
+                check(lent, found.root)
+            if self.subcommand == "test":
+                for external in datamodule.external_sets:  # read as they are scored
+                    kind = external.dataset
+                    modality = datamodule._isles_modality(kind, external.modality)
+                    cohort = discover(kind, external.root, modality)
+                    check(cohort.records, cohort.root, cohort.findings)
 
         def after_fit(self) -> None:
             callback = self.trainer.checkpoint_callback

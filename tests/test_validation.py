@@ -8,7 +8,9 @@ finders' errors, ISLES specifics, :func:`read_mask` and the cache of :func:`vali
 
 import json
 import os
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from fakes import (
@@ -21,7 +23,13 @@ from fakes import (
 )
 
 from lesionres.data import validation
-from lesionres.data.layouts import SubjectRecord, find_atlas, find_folder, find_isles
+from lesionres.data.layouts import (
+    SubjectRecord,
+    discover,
+    find_atlas,
+    find_folder,
+    find_isles,
+)
 from lesionres.data.validation import (
     Finding,
     check_main,
@@ -72,11 +80,14 @@ CASES = {
     "affine_1e-3": ("mask", _mask(), _shifted(1e-3), "strict", "error",
                     "affines differ by 0.001", 1),
     "affine_1e-7": ("mask", _mask(), _shifted(1e-7), "strict", "info", "within 1e-05 mm", 0),
+    # "shift": the file's own grid moved by 0.5 mm along x
+    "mask_shifted_0.5mm": ("mask", _mask(), "shift", "strict", "error", "affines differ by 0.5",
+                           1),
 }
 
 
 # geometry findings name the image (and the mask's file name in the message)
-NAMES_IMAGE = {"shape_mismatch", "affine_1e-3", "affine_1e-7"}
+NAMES_IMAGE = {"shape_mismatch", "affine_1e-3", "affine_1e-7", "mask_shifted_0.5mm"}
 
 
 def _bad_data(kind):
@@ -93,20 +104,36 @@ def _bad_data(kind):
     return image
 
 
+def spoil(image: Path, mask: Path, name: str) -> Path:
+    """Overwrite ``image`` or ``mask`` with bad input ``name`` of CASES, on that file's own grid.
+
+    Returns:
+        The file the finding about it names.
+    """
+    which, data, affine, *_ = CASES[name]
+    target = image if which == "image" else mask
+    own = nib.load(str(target)).affine
+    if affine is None:
+        affine = own
+    elif isinstance(affine, str):  # "shift"
+        affine = own.copy()
+        affine[0, 3] += 0.5
+    if which == "image" and data is None:
+        truncate_file(image)
+    elif which == "image":
+        write_volume(image, _bad_data(data), affine)
+    else:
+        write_volume(mask, data, affine)
+    return image if name in NAMES_IMAGE else target
+
+
 def write_case(root, name: str, n: int = 2) -> dict:
     """A folder dataset of ``n`` subjects whose second holds bad input ``name``; its facts."""
-    which, data, affine, binarize, level, message, status = CASES[name]
+    _, _, _, binarize, level, message, status = CASES[name]
     bad = make_folder_tree(root, n=n, shape=SHAPE)[1]
-    if which == "image" and data is None:
-        truncate_file(bad["image"])
-    elif which == "image":
-        write_volume(bad["image"], _bad_data(data), affine)
-    else:
-        write_volume(bad["mask"], data, affine)
     return {
-        "name": name, "root": root,
-        "path": bad["image"] if name in NAMES_IMAGE else bad[which], "binarize": binarize,
-        "level": level, "message": message, "status": status,
+        "name": name, "root": root, "path": spoil(bad["image"], bad["mask"], name),
+        "binarize": binarize, "level": level, "message": message, "status": status,
     }
 
 
@@ -168,13 +195,13 @@ def test_isles_float_masks_warn_and_pass(tmp_path, layout):
     assert all(c.mask_voxels > 0 and c.shape == (16, 16, 8) for c in checks)
 
 
-def test_missing_mask_is_a_finder_error(tmp_path, capsys):
+def test_missing_mask_is_a_finding_of_its_subject(tmp_path, capsys):
     subjects = make_atlas_tree(tmp_path, n=2)
     subjects[1]["mask"].unlink()
-    assert check_main([str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and str(subjects[1]["image"]) in err
-    assert "no lesion mask" in err and len(err.strip().splitlines()) == 1
+    assert check_main([str(tmp_path)]) == 1  # the table, not a stop at the first problem
+    out = capsys.readouterr().out
+    assert "1 ok, 0 with warnings, 1 with errors" in out
+    assert f"{subjects[1]['image']}: no lesion mask beside it" in out
 
 
 def test_no_dataset_found(tmp_path, capsys):
@@ -228,6 +255,154 @@ def test_atlas_tree_passes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dataset atlas (detected)" in out and "3 ok, 0 with warnings, 0 with errors" in out
     assert all(s["id"] in out for s in subjects)
+
+
+# --------------------------------------------------------------------------- every problem at once
+
+# one broken subject per case, then an image without its mask, a mask without its image and a
+# subject id twice; N_GOOD good subjects last
+CORPUS = ("truncated", "nan", "mask_255_strict", "shape_mismatch", "mask_shifted_0.5mm",
+          "constant_image", "4d_two_volumes")
+N_GOOD = 4
+# layout -> (image without its mask, mask without its image, a file matching no name)
+LAYOUT_TEXTS = {
+    "atlas": ("no lesion mask beside it", "no T1w image beside this mask", "T2w.nii.gz"),
+    "isles22": ("no lesion mask for", "no dwi image for", "T2w.nii.gz"),
+    "folder": ("no mask found for", "no image found for this mask", "README.txt"),
+}
+
+
+def _second_copy(layout: str, root: Path, subject: dict) -> list[tuple[Path, Path]]:
+    """``(source, copy)`` files that give ``subject``'s id a second image elsewhere."""
+    sid, image = subject["id"], subject["image"]
+    if layout == "atlas":  # the same subject in another cohort's folder
+        folder = root / "ATLAS_2" / "Training" / "R009" / sid / "ses-1" / "anat"
+        return [(image, folder / image.name), (subject["mask"], folder / subject["mask"].name)]
+    if layout == "isles22":  # the release zip's layout beside rawdata/
+        return [(image, root / sid / "ses-0001" / "dwi" / image.name)]
+    return [(image, image.with_name(f"{sid}.nii"))]  # images/<id>.nii beside <id>.nii.gz
+
+
+def write_corpus(
+    root: Path, layout: str, broken: bool = True
+) -> tuple[dict[str, tuple[Path, str]], list[str], Path]:
+    """A dataset in ``layout`` with every kind of broken subject beside good ones (issue 22).
+
+    Returns:
+        ``({broken id: (file named, message part)}, good ids, the file matching no name)``.
+    """
+    n = len(CORPUS) + 3 + N_GOOD if broken else N_GOOD
+    if layout == "atlas":
+        subjects = make_atlas_tree(root, n=n, shape=SHAPE)
+    elif layout == "isles22":
+        subjects = [{**s, "image": s["dwi"]} for s in make_isles_tree(root, n=n, shape=SHAPE)]
+    else:
+        subjects = make_folder_tree(root, n=n, shape=SHAPE)
+    no_mask_text, no_image_text, stray_name = LAYOUT_TEXTS[layout]
+    good = subjects[-N_GOOD:]
+    stray = good[0]["image"].with_name(stray_name)
+    stray.write_bytes(good[0]["image"].read_bytes())
+    expected: dict[str, tuple[Path, str]] = {}
+    if broken:
+        for subject, name in zip(subjects, CORPUS, strict=False):
+            expected[subject["id"]] = (spoil(subject["image"], subject["mask"], name),
+                                       CASES[name][5])
+        no_mask, no_image, twice = subjects[len(CORPUS) : len(CORPUS) + 3]
+        no_mask["mask"].unlink()
+        expected[no_mask["id"]] = (no_mask["image"], no_mask_text)
+        no_image["image"].unlink()
+        expected[no_image["id"]] = (no_image["mask"], no_image_text)
+        for source, copy in _second_copy(layout, root, twice):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            nib.save(nib.load(str(source)), str(copy))
+        expected[twice["id"]] = (twice["image"], f"duplicate subject id {twice['id']}")
+    return expected, [s["id"] for s in good], stray
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUT_TEXTS))
+def test_check_lists_every_problem_at_once(tmp_path, capsys, layout):
+    broken, good, stray = write_corpus(tmp_path / "data", layout)
+    assert check_main([str(tmp_path / "data"), "-v"]) == 1
+    captured = capsys.readouterr()
+    out = captured.out
+    assert captured.err == "" and "Traceback" not in out
+    assert f"{len(broken) + N_GOOD} subjects (15 rows: an id found twice) in " in out
+    assert f"dataset {layout} (detected)" in out
+    statuses: dict[str, list[str]] = {}  # subject id -> the status of each of its table rows
+    for line in out.splitlines():
+        cells = line.split()
+        if cells and cells[0] in {*broken, *good}:
+            status = next(s for s in ("error", "warning", "ok") if s in cells)
+            statuses.setdefault(cells[0], []).append(status)
+    assert statuses == {
+        **{sid: ["ok"] for sid in good},
+        **{sid: ["error"] * (2 if "duplicate" in text else 1) for sid, (_, text) in broken.items()},
+    }
+    assert f"{N_GOOD} ok, 0 with warnings, {len(broken) + 1} with errors" in out
+    lines = [line.strip() for line in out.splitlines()]
+    for sid, (path, text) in broken.items():
+        assert any(line.startswith(f"{path}: ") and text in line for line in lines), (sid, text)
+    assert any(line.startswith(f"{stray}: matches no ") for line in lines)  # a note under -v
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUT_TEXTS))
+def test_check_passes_the_good_subjects_alone(tmp_path, capsys, layout):
+    _, good, stray = write_corpus(tmp_path / "data", layout, broken=False)
+    assert check_main([str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(good)} ok, 0 with warnings, 0 with errors" in out
+    assert str(stray) not in out  # files matching no name are notes: only with -v
+
+
+def test_finders_raise_with_every_error_listed(tmp_path):
+    subjects = make_folder_tree(tmp_path, n=3, shape=SHAPE)
+    table = tmp_path / "subjects.csv"
+    table.write_text(
+        "image,mask\n"
+        f"{subjects[0]['image']},{subjects[0]['mask']}\n"
+        f"{tmp_path / 'gone.nii.gz'},{subjects[1]['mask']}\n"
+        f"{subjects[2]['image']},\n"
+    )
+    with pytest.raises(LesionresError) as info:
+        find_folder(table)  # what the data module calls outside `fit`/`test`
+    assert str(info.value).splitlines() == [
+        f"{table}: 2 errors in the dataset's files:",
+        f"  {table}: line 3: image file {tmp_path / 'gone.nii.gz'} does not exist",
+        f"  {table}: line 4: no mask given for case003.nii.gz",
+        f"Run `python -m lesionres check {table} --dataset folder` for the full table.",
+    ]
+    checks = check_records(discover("folder", table).records)  # the rest is still read
+    assert [c.status for c in checks] == ["ok", "error", "error"]
+    assert checks[1].mask_voxels > 0 and len(checks[1].errors) == 1  # no second line
+
+
+def test_unreadable_folder_is_an_error_beside_the_table(tmp_path, capsys, monkeypatch):
+    subjects = make_atlas_tree(tmp_path, n=4)
+    locked = tmp_path / "ATLAS_2" / "Training" / "R002"
+    scandir = os.scandir
+
+    def refusing(path="."):  # chmod does not stop root, who runs the tests in containers
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    assert check_main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{locked}: unreadable folder (Permission denied)" in out
+    assert "2 ok, 0 with warnings, 0 with errors" in out
+    assert all(s["id"] in out for s in subjects[::2])  # R001's subjects
+
+
+def test_atlas_testing_folder_without_masks_is_left_out(tmp_path, capsys):
+    make_atlas_tree(tmp_path, n=2)
+    image = make_atlas_tree(tmp_path / "t", n=1)[0]["image"]
+    testing = tmp_path / "ATLAS_2" / "Testing" / "R001" / "sub-r001s901" / "ses-1" / "anat"
+    testing.mkdir(parents=True)
+    image.rename(testing / image.name.replace("sub-r001s001", "sub-r001s901"))
+    assert len(find_atlas(tmp_path / "ATLAS_2")) == 2
+    assert check_main([str(tmp_path / "ATLAS_2"), "-v"]) == 0
+    assert "1 image without masks (ATLAS's test set): not used" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- read_mask
@@ -313,12 +488,11 @@ def test_failures_raise_one_line_and_are_not_cached(tmp_path, counted):
     cache = tmp_path / "cache.json"
     with pytest.raises(LesionresError) as info:
         validate_for_run(records, cache)
-    message = str(info.value)
-    assert "\n" not in message
-    assert message.startswith(
-        f"2 subjects failed the check; first: {subjects[1]['image']}: truncated file"
-    )
-    assert "run `python -m lesionres check " in message and "for the full table" in message
+    lines = str(info.value).splitlines()  # every error on its own line, then the hint
+    assert lines[0] == "2 subjects failed the check (2 errors):"
+    assert lines[1].startswith(f"  {subjects[1]['image']}: truncated file")
+    assert lines[2].startswith(f"  {subjects[3]['mask']}: mask is not binary")
+    assert lines[3].startswith("Run `python -m lesionres check ") and len(lines) == 4
     with pytest.raises(LesionresError):
         validate_for_run(records, cache)
     assert sorted(counted[4:]) == sorted([subjects[1]["id"], subjects[3]["id"]])
@@ -327,7 +501,8 @@ def test_failures_raise_one_line_and_are_not_cached(tmp_path, counted):
 def test_validate_for_run_rejects_duplicate_ids(tmp_path):
     subjects = make_folder_tree(tmp_path, n=2, shape=SHAPE)
     records = [SubjectRecord("same", s["image"], s["mask"], "folder") for s in subjects]
-    with pytest.raises(LesionresError, match="2 subjects failed the check; first: .*duplicate"):
+    expected = r"1 subject failed the check \(2 errors\):\n.*duplicate"
+    with pytest.raises(LesionresError, match=expected):
         validate_for_run(records, None)
 
 

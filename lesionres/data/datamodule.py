@@ -19,9 +19,11 @@ from lesionres.data.grid import ModelGrid, spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import (
     DatasetKind,
+    Discovery,
     IslesModality,
     SubjectRecord,
     describe_scans,
+    discover,
     find_subjects,
 )
 from lesionres.data.split import (
@@ -142,6 +144,7 @@ class LesionDataModule(pl.LightningDataModule):
         self.records: dict[str, list[SubjectRecord]] = {}
         self.test_sets: list[tuple[str, ConditionDataset]] = []
         self._lent: set[tuple[Path, str]] = set()  # (folder, subject) of low-resolution training
+        self._discovery: Discovery | None = None
 
     # ----------------------------------------------------------------- discovery and split
     @property
@@ -188,10 +191,22 @@ class LesionDataModule(pl.LightningDataModule):
             if log_dir and self.trainer.is_global_zero:
                 write_json(Path(log_dir) / "split.json", self.split)
 
+    @property
+    def discovery(self) -> Discovery:
+        """Every subject of ``root`` and what the finder saw wrong (file names only; found once).
+
+        ``fit`` / ``test`` check these files completely before :meth:`setup` makes the split.
+        """
+        if self._discovery is None:
+            kind = self.hparams.dataset
+            modality = self.hparams.folder_modality if kind == "folder" else self.hparams.modality
+            found = discover(kind, self.data_root, self._isles_modality(kind, modality))
+            records = self._label(found.records, kind, self.data_root, modality)
+            self._discovery = dataclasses.replace(found, records=records)
+        return self._discovery
+
     def _discover(self) -> None:
-        kind = self.hparams.dataset
-        modality = self.hparams.folder_modality if kind == "folder" else self.hparams.modality
-        found = self._find(kind, self.data_root, modality)
+        found = self.discovery.usable()  # stops with every error of the folders listed
         by_id = {r.subject_id: r for r in found}
         if len(by_id) != len(found):
             raise LesionresError(f"{self.data_root}: duplicate subject ids in the dataset")
@@ -212,16 +227,24 @@ class LesionDataModule(pl.LightningDataModule):
 
     def _find(self, kind: str, root: str | Path, modality: str) -> list[SubjectRecord]:
         """A layout's records with this run's mask rule and what the images are."""
-        isles_modality = modality if kind == "isles22" else "dwi"
+        found = find_subjects(kind, root, self._isles_modality(kind, modality))
+        return self._label(found, kind, root, modality)
+
+    @staticmethod
+    def _isles_modality(kind: str, modality: str) -> IslesModality:
+        return modality if kind == "isles22" else "dwi"  # type: ignore[return-value]
+
+    def _label(
+        self, records: list[SubjectRecord], kind: str, root: str | Path, modality: str
+    ) -> list[SubjectRecord]:
+        """Records with this run's mask rule and what their images are (modality, space)."""
         described = describe_scans(
             kind,
             modality if kind in ("isles22", "folder") else "",
             synthetic=self.hparams.dataset == "synthetic" and Path(root).is_relative_to(self.root),
         )
-        return [
-            dataclasses.replace(r, binarize=self.hparams.binarize, **described)
-            for r in find_subjects(kind, root, isles_modality)
-        ]
+        binarize = self.hparams.binarize
+        return [dataclasses.replace(r, binarize=binarize, **described) for r in records]
 
     def _add_low_resolution_training(self) -> None:
         """Lend subjects of the low-resolution set to training (deterministic from the seed)."""

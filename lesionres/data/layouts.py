@@ -1,23 +1,35 @@
 """Find image/mask pairs on disk in the ATLAS v2.0, ISLES 2022 and plain-folder layouts.
 
-Every finder returns a sorted list of :class:`SubjectRecord`; nothing is read here except
-file names, so discovery is instant even on 655 subjects.
+Nothing is read here except file and folder names, so discovery is instant even on 655
+subjects. What looks wrong in the folders does not stop discovery at the first sight: it is
+reported, all of it, as :class:`~lesionres.data.findings.Finding` objects, either on the
+subject concerned (:attr:`SubjectRecord.problems`: an image without its mask, a mask without
+its image, a CSV row naming a missing file) or on the dataset (:attr:`Discovery.findings`: an
+unreadable folder, a NIfTI file that matches no expected name). :func:`discover` returns them
+(``check`` prints them beside what it reads in the files); :func:`find_subjects` and the
+``find_*`` functions raise with every error listed.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lesionres.data.findings import Finding, check_command, count, error_report
 from lesionres.errors import LesionresError
 
 __all__ = [
     "DatasetKind",
+    "Discovery",
     "IslesModality",
     "SubjectRecord",
+    "discover",
     "find_atlas",
     "find_folder",
     "find_isles",
@@ -30,6 +42,8 @@ IslesModality = Literal["dwi", "adc", "flair"]
 ATLAS_IMAGE_SUFFIX = "_space-MNI152NLin2009aSym_T1w.nii.gz"
 ATLAS_MASK_SUFFIX = "_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz"
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+ISLES_IMAGE = re.compile(r"^(sub-[^_]+)_(ses-[^_]+)_(dwi|adc|flair)\.nii(\.gz)?$", re.I)
+ISLES_MASK = re.compile(r"^(sub-[^_]+)_(.*_)?msk\.nii(\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,8 @@ class SubjectRecord:
 
     Attributes:
         subject_id: Unique id within the dataset (BIDS ``sub-`` label or file stem).
-        image: Path of the image volume.
+        image: Path of the image volume (for a mask found without its image: where the image
+            was expected; ``problems`` then says so).
         mask: Path of the lesion mask, or ``None`` when there is none (prediction only).
         dataset: Dataset name, e.g. ``"atlas"`` or ``"isles22"``.
         cohort: Acquisition site / cohort (ATLAS ``R0xx``; ``""`` when unknown).
@@ -50,6 +65,9 @@ class SubjectRecord:
             modality, ``""`` when unknown), recorded with every result.
         space: Where the image lives: ``MNI152NLin2009aSym`` (ATLAS), ``scanner`` (ISLES),
             ``""`` when unknown.
+        problems: What the finder saw wrong with this subject's files (an error makes the
+            subject unusable); :func:`lesionres.data.validation.check_subject` reports them
+            first.
     """
 
     subject_id: str
@@ -61,6 +79,45 @@ class SubjectRecord:
     binarize: str = "strict"
     modality: str = ""
     space: str = ""
+    problems: tuple[Finding, ...] = field(default=(), compare=False)
+
+
+@dataclass
+class Discovery:
+    """Every subject a finder saw, and what it saw wrong in the folders.
+
+    Attributes:
+        root: The dataset folder (or CSV) searched.
+        records: One record per subject found (an image, a mask, or both), sorted by path;
+            a record whose ``problems`` hold an error cannot be used as it is.
+        findings: Findings about no single subject: unreadable folders (errors), NIfTI files
+            that match no expected name (infos).
+        command: The ``python -m lesionres check`` command for this dataset.
+    """
+
+    root: Path
+    records: list[SubjectRecord]
+    findings: list[Finding]
+    command: str
+
+    @property
+    def errors(self) -> list[Finding]:
+        """Every error: the subjects' problems, in record order, then the dataset's."""
+        problems = [f for r in self.records for f in r.problems] + self.findings
+        return [f for f in problems if f.level == "error"]
+
+    def usable(self) -> list[SubjectRecord]:
+        """The records, when no error was found.
+
+        Raises:
+            LesionresError: every error, one line each (the first ten, then a count), and the
+                ``check`` command that prints the full table.
+        """
+        errors = self.errors
+        if errors:
+            header = f"{self.root}: {count(len(errors), 'error')} in the dataset's files"
+            raise LesionresError(error_report(errors, header, self.command))
+        return list(self.records)
 
 
 def _strip_nifti(name: str) -> str:
@@ -70,40 +127,222 @@ def _strip_nifti(name: str) -> str:
     return name
 
 
-def _require_dir(root: Path, what: str) -> Path:
+def _require_dir(root: str | Path, what: str) -> Path:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise LesionresError(f"{root}: not a directory (expected {what})")
     return root
 
 
+def _unreadable(error: OSError) -> Finding:
+    reason = error.strerror or type(error).__name__
+    return Finding("error", Path(error.filename or "?"), f"unreadable folder ({reason}): "
+                   "the subjects in it are missing")
+
+
+def _walk(root: Path, findings: list[Finding]) -> list[Path]:
+    """Every file under ``root`` (hidden ones skipped), sorted; unreadable folders are errors.
+
+    ``Path.rglob`` skips a folder it cannot read without a word: its subjects would vanish.
+    """
+    files = []
+    walk = os.walk(root, onerror=lambda error: findings.append(_unreadable(error)),
+                   followlinks=True)  # as rglob did: datasets are often linked in
+    for folder, folders, names in walk:
+        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        files.extend(Path(folder) / name for name in names if not name.startswith("."))
+    return sorted(files)
+
+
+def _list_dir(folder: Path, findings: list[Finding]) -> list[Path]:
+    """The files of one folder (hidden ones skipped), sorted; unreadable: an error finding."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+    except OSError as error:
+        findings.append(_unreadable(error))
+        return []
+
+
+def _not_used(files: Sequence[Path], layout: str) -> list[Finding]:
+    """Infos for files that match no name the layout expects (listed by ``check -v``)."""
+    return [Finding("info", p, f"matches no {layout} name: not used") for p in files]
+
+
+def _nothing_found(root: Path, expected: str, findings: Sequence[Finding]) -> LesionresError:
+    """No subject at all: one line, plus the errors that may explain it (unreadable folders)."""
+    errors = [f"  {f}" for f in findings if f.level == "error"]
+    return LesionresError("\n".join([f"{root}: {expected}", *errors]))
+
+
+def _pair(
+    images: Sequence[tuple[str, Path]],
+    masks: dict[str, Path],
+    record: Callable[[str, Path, Path | None], SubjectRecord],
+    no_mask: Callable[[str, Path], str],
+    no_image: Callable[[str, Path], tuple[Path, str]],
+    require_masks: bool,
+) -> list[SubjectRecord]:
+    """Match images to masks by key; a missing partner is a problem of that subject.
+
+    Args:
+        images: ``(key, image)`` in order (a key twice: two records, a duplicate id).
+        masks: ``key -> mask``.
+        record: Builds the record of ``(key, image, mask)``.
+        no_mask: The problem text for an image without its mask.
+        no_image: Where the image of a mask was expected, and the problem text.
+        require_masks: ``False``: an image without a mask is no problem (prediction only).
+    """
+    records = []
+    for key, image in images:
+        mask = masks.get(key)
+        problems = ()
+        if mask is None and require_masks:
+            problems = (Finding("error", image, no_mask(key, image)),)
+        records.append(dataclasses.replace(record(key, image, mask), problems=problems))
+    paired = {key for key, _ in images}
+    for key, mask in masks.items():
+        if key not in paired:
+            image, text = no_image(key, mask)
+            problem = Finding("error", mask, text)
+            records.append(dataclasses.replace(record(key, image, mask), problems=(problem,)))
+    return sorted(records, key=lambda r: Path(r.image))
+
+
+# --------------------------------------------------------------------------- ATLAS v2.0
+
+
+def _discover_atlas(root: str | Path, require_masks: bool) -> Discovery:
+    root = _require_dir(root, "the ATLAS_2 folder holding Training/R0xx/sub-*/ses-*/anat/")
+    findings: list[Finding] = []
+    files = _walk(root, findings)
+
+    def stem_of(path: Path, suffix: str) -> str | None:
+        if path.name.startswith("sub-") and path.name.endswith(suffix):
+            return str(path.parent / path.name[: -len(suffix)])
+        return None
+
+    images = [(s, p) for p in files if (s := stem_of(p, ATLAS_IMAGE_SUFFIX))]
+    masks = {s: p for p in files if (s := stem_of(p, ATLAS_MASK_SUFFIX))}
+    # ATLAS's Testing/ images have no public masks: not subjects of a study with masks
+    held_out = {
+        p for s, p in images
+        if require_masks and s not in masks and "Testing" in p.relative_to(root).parts[:-1]
+    }
+    images = [(s, p) for s, p in images if p not in held_out]
+
+    def record(stem: str, image: Path, mask: Path | None) -> SubjectRecord:
+        cohort = next((p.name for p in image.parents if re.fullmatch(r"R\d+", p.name)), "")
+        return SubjectRecord(Path(stem).name.split("_")[0], image, mask, "atlas", cohort)
+
+    records = _pair(
+        images,
+        masks,
+        record,
+        lambda stem, _: f"no lesion mask beside it (expected {Path(stem).name}{ATLAS_MASK_SUFFIX})",
+        lambda stem, _: (
+            Path(stem + ATLAS_IMAGE_SUFFIX),
+            f"no T1w image beside this mask (expected {Path(stem).name}{ATLAS_IMAGE_SUFFIX})",
+        ),
+        require_masks,
+    )
+    if not records:
+        raise _nothing_found(
+            root,
+            "no ATLAS v2.0 images found (expected "
+            f"Training/R0xx/sub-*/ses-*/anat/sub-*{ATLAS_IMAGE_SUFFIX})",
+            findings,
+        )
+    if held_out:
+        testing = next(p for p in min(held_out).parents if p.name == "Testing")
+        findings.append(
+            Finding("info", testing, f"{count(len(held_out), 'image')} without masks "
+                    "(ATLAS's test set): not used")
+        )
+    used = {p for r in records for p in (r.image, r.mask)} | held_out
+    strays = [p for p in files if p.name.endswith(NIFTI_SUFFIXES) and p not in used]
+    findings += _not_used(strays, "ATLAS v2.0")
+    return Discovery(root, records, findings, check_command(root, "atlas"))
+
+
 def find_atlas(root: str | Path, require_masks: bool = True) -> list[SubjectRecord]:
     """Find ATLAS v2.0 subjects: ``Training/R0xx/sub-*/ses-*/anat/*_T1w.nii.gz`` + lesion mask.
 
     ``root`` may be the ``ATLAS_2`` folder, its ``Training`` folder, or any folder holding
-    cohort folders; the search is recursive on the exact BIDS names.
+    cohort folders; the search is recursive on the exact BIDS names. Images under a
+    ``Testing`` folder without masks (ATLAS's test set) are left out.
 
     Raises:
-        LesionresError: no T1w image found, or an image without its mask.
+        LesionresError: no T1w image found, or any error of :func:`discover` (all listed).
     """
-    root = _require_dir(root, "the ATLAS_2 folder holding Training/R0xx/sub-*/ses-*/anat/")
+    return _discover_atlas(root, require_masks).usable()
+
+
+# --------------------------------------------------------------------------- ISLES 2022
+
+
+def _discover_isles(root: str | Path, modality: IslesModality, require_masks: bool) -> Discovery:
+    root = _require_dir(root, "the ISLES 2022 folder holding rawdata/ or sub-strokecase*/")
+    findings: list[Finding] = []
+    images: dict[str, dict[str, list[Path]]] = {}
+    masks: dict[str, list[Path]] = {}
+    strays = []
+    for path in _walk(root, findings):
+        if not path.name.endswith(NIFTI_SUFFIXES):
+            continue
+        if "derivatives" in path.relative_to(root).parts:
+            match = ISLES_MASK.match(path.name)
+            if match:
+                masks.setdefault(match.group(1), []).append(path)
+                continue
+        else:
+            match = ISLES_IMAGE.match(path.name)
+            if match:
+                found = images.setdefault(match.group(1), {})
+                found.setdefault(match.group(3).lower(), []).append(path)
+                continue
+        strays.append(path)
     records = []
-    for image in sorted(root.rglob(f"sub-*{ATLAS_IMAGE_SUFFIX}")):
-        stem = image.name[: -len(ATLAS_IMAGE_SUFFIX)]
-        mask = image.with_name(stem + ATLAS_MASK_SUFFIX)
-        if not mask.exists():
-            if require_masks:
-                raise LesionresError(f"{image}: no lesion mask beside it (expected {mask.name})")
-            mask = None
-        subject = stem.split("_")[0]
-        cohort = next((p.name for p in image.parents if re.fullmatch(r"R\d+", p.name)), "")
-        records.append(SubjectRecord(subject, image, mask, "atlas", cohort))
-    if not records:
-        raise LesionresError(
-            f"{root}: no ATLAS v2.0 images found (expected "
-            f"Training/R0xx/sub-*/ses-*/anat/sub-*{ATLAS_IMAGE_SUFFIX})"
+    for subject in sorted(images.keys() | masks.keys()):
+        paths = images.get(subject, {})
+        subject_masks = masks.get(subject, [])
+        mask = subject_masks[0] if subject_masks else None
+        found = paths.get(modality, [])
+        # a file of this subject to point at: its image, else its mask, else another modality
+        anchor = found[0] if found else mask or next(iter(paths.values()))[0]
+        session = re.search(r"_(ses-[^_]+)_", anchor.name)
+        stem = f"{subject}_{session.group(1) if session else 'ses-0001'}"
+        problems = []
+        if not found:
+            found = [root / "rawdata" / subject / stem.split("_")[1] / f"{stem}_{modality}.nii.gz"]
+            problems.append(
+                Finding("error", anchor, f"no {modality} image for {subject} (expected "
+                        f"rawdata/{subject}/ses-*/{stem}_{modality}.nii.gz or "
+                        f"{subject}/ses-*/{{dwi,anat}}/{stem}_{modality}.nii.gz)")
+            )
+        if mask is None and require_masks:
+            problems.append(
+                Finding("error", anchor, f"no lesion mask for {subject} (expected "
+                        f"derivatives/{subject}/ses-*/{subject}_ses-*_msk.nii.gz)")
+            )
+        problems += [
+            Finding("error", other, f"a second lesion mask for {subject} (also {mask})")
+            for other in subject_masks[1:]
+        ]
+        extra = {m: p[0] for m, p in paths.items()}
+        records += [  # the chosen modality twice: two records, flagged as duplicate ids
+            SubjectRecord(subject, image, mask, "isles22", "", extra, problems=tuple(problems))
+            for image in found
+        ]
+    if not any(modality in modalities for modalities in images.values()):
+        raise _nothing_found(
+            root,
+            f"no ISLES 2022 {modality} images found (expected "
+            f"rawdata/sub-*/ses-*/sub-*_ses-*_{modality}.nii.gz or "
+            f"sub-*/ses-*/{{dwi,anat}}/sub-*_ses-*_{modality}.nii.gz)",
+            findings,
         )
-    return records
+    findings += _not_used(strays, "ISLES 2022")
+    return Discovery(root, records, findings, check_command(root, "isles22", modality))
 
 
 def find_isles(
@@ -118,36 +357,96 @@ def find_isles(
     the data pipeline resamples it onto the mask's grid.
 
     Raises:
-        LesionresError: no image of that modality found, or an image without its mask.
+        LesionresError: no image of that modality found, or any error of :func:`discover`
+            (all listed).
     """
-    root = _require_dir(root, "the ISLES 2022 folder holding rawdata/ or sub-strokecase*/")
-    pattern = re.compile(r"^(sub-[^_]+)_(ses-[^_]+)_(dwi|adc|flair)\.nii(\.gz)?$", re.I)
-    found: dict[str, dict[str, Path]] = {}
-    for path in sorted(root.rglob("sub-*_ses-*_*.nii*")):
-        if "derivatives" in path.parts:
-            continue
-        match = pattern.match(path.name)
-        if match:
-            found.setdefault(match.group(1), {})[match.group(3).lower()] = path
-    masks = {p.name.split("_")[0]: p for p in sorted(root.rglob("derivatives/**/sub-*_msk.nii*"))}
-    records = []
-    for subject, paths in sorted(found.items()):
-        if modality not in paths:
-            continue
-        mask = masks.get(subject)
-        if mask is None and require_masks:
-            raise LesionresError(
-                f"{paths[modality]}: no lesion mask for {subject} (expected "
-                f"derivatives/{subject}/ses-*/{subject}_ses-*_msk.nii.gz)"
-            )
-        records.append(SubjectRecord(subject, paths[modality], mask, "isles22", "", paths))
+    return _discover_isles(root, modality, require_masks).usable()
+
+
+# --------------------------------------------------------------------------- plain folders
+
+
+def _discover_folder(root: str | Path, require_masks: bool) -> Discovery:
+    root = Path(root).expanduser()
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return _discover_csv(root, require_masks)
+    root = _require_dir(root, "a folder with images/ and masks/, or a CSV of image,mask")
+    findings: list[Finding] = []
+    image_dir = root / "images"
+    if image_dir.is_dir():
+        mask_dir = next((root / d for d in ("masks", "labels") if (root / d).is_dir()), None)
+        image_files = _list_dir(image_dir, findings)
+        mask_files = _list_dir(mask_dir, findings) if mask_dir else []
+        strays = [p for p in image_files + mask_files if not p.name.endswith(NIFTI_SUFFIXES)]
+        images = [(_strip_nifti(p.name), p) for p in image_files if p not in strays]
+        mask_candidates = [(_strip_nifti(p.name), p) for p in mask_files if p not in strays]
+        mask_dir = mask_dir or root / "masks"
+        image_name, mask_name = "images/{}.nii.gz", f"{mask_dir.name}/{{}}.nii.gz"
+    else:
+        files = _list_dir(root, findings)
+        images = [(_strip_nifti(p.name)[: -len("_image")], p) for p in files
+                  if _strip_nifti(p.name).endswith("_image") and p.name.endswith(NIFTI_SUFFIXES)]
+        mask_candidates = [(_strip_nifti(p.name)[: -len("_mask")], p) for p in files
+                           if _strip_nifti(p.name).endswith("_mask")
+                           and p.name.endswith(NIFTI_SUFFIXES)]
+        used = {p for _, p in images + mask_candidates}
+        strays = [p for p in files if p.name.endswith(NIFTI_SUFFIXES) and p not in used]
+        image_dir = mask_dir = root
+        image_name, mask_name = "{}_image.nii.gz", "{}_mask.nii.gz"
+    masks: dict[str, Path] = {}
+    for sid, path in sorted(mask_candidates, key=lambda m: not m[1].name.endswith(".nii.gz")):
+        if sid in masks:
+            strays.append(path)  # <id>.nii beside <id>.nii.gz: the .nii.gz is the mask
+        else:
+            masks[sid] = path
+    records = _pair(
+        images,
+        masks,
+        lambda sid, image, mask: SubjectRecord(sid, image, mask, "folder"),
+        lambda sid, _: f"no mask found for {sid!r} (expected {mask_name.format(sid)})",
+        lambda sid, _: (
+            image_dir / Path(image_name.format(sid)).name,
+            f"no image found for this mask of {sid!r} (expected {image_name.format(sid)})",
+        ),
+        require_masks,
+    )
     if not records:
-        raise LesionresError(
-            f"{root}: no ISLES 2022 {modality} images found (expected "
-            f"rawdata/sub-*/ses-*/sub-*_ses-*_{modality}.nii.gz or "
-            f"sub-*/ses-*/{{dwi,anat}}/sub-*_ses-*_{modality}.nii.gz)"
+        raise _nothing_found(
+            root,
+            "no images found (expected images/<id>.nii.gz + masks/<id>.nii.gz, "
+            "or <id>_image.nii.gz + <id>_mask.nii.gz)",
+            findings,
         )
-    return records
+    findings += _not_used(sorted(strays), "image or mask")
+    return Discovery(root, records, findings, check_command(root, "folder"))
+
+
+def _discover_csv(path: Path, require_masks: bool) -> Discovery:
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "image" not in rows[0]:
+        raise LesionresError(f"{path}: expected a CSV with an 'image' column (and 'mask')")
+    records = []
+    findings: list[Finding] = []
+    for line, row in enumerate(rows, start=2):
+        image_text = (row.get("image") or "").strip()
+        if not image_text:
+            findings.append(Finding("error", path, f"line {line}: no image given"))
+            continue
+        image = (path.parent / image_text).resolve()
+        mask_text = (row.get("mask") or "").strip()
+        mask = (path.parent / mask_text).resolve() if mask_text else None
+        problems = [
+            Finding("error", path, f"line {line}: {what} file {file} does not exist")
+            for what, file in (("image", image), ("mask", mask))
+            if file is not None and not file.exists()
+        ]
+        if mask is None and require_masks:
+            problems.append(Finding("error", path, f"line {line}: no mask given for {image.name}"))
+        sid = (row.get("subject_id") or "").strip() or _strip_nifti(image.name)
+        cohort = (row.get("cohort") or "").strip()
+        records.append(SubjectRecord(sid, image, mask, "folder", cohort, problems=tuple(problems)))
+    return Discovery(path, records, findings, check_command(path, "folder"))
 
 
 def find_folder(root: str | Path, require_masks: bool = True) -> list[SubjectRecord]:
@@ -159,64 +458,41 @@ def find_folder(root: str | Path, require_masks: bool = True) -> list[SubjectRec
     the CSV's folder.
 
     Raises:
-        LesionresError: nothing found, a missing column or file, or an image without a mask.
+        LesionresError: nothing found, no ``image`` column, or any error of :func:`discover`
+            (all listed).
     """
-    root = Path(root).expanduser()
-    if root.is_file() and root.suffix.lower() == ".csv":
-        return _records_from_csv(root, require_masks)
-    root = _require_dir(root, "a folder with images/ and masks/, or a CSV of image,mask")
-    pairs: list[tuple[str, Path, Path | None]] = []
-    image_dir = root / "images"
-    if image_dir.is_dir():
-        mask_dir = next((root / d for d in ("masks", "labels") if (root / d).is_dir()), None)
-        for image in sorted(p for p in image_dir.iterdir() if p.name.endswith(NIFTI_SUFFIXES)):
-            sid = _strip_nifti(image.name)
-            mask = _first_existing(mask_dir, sid) if mask_dir else None
-            pairs.append((sid, image, mask))
-    else:
-        for image in sorted(root.glob("*_image.nii*")):
-            sid = _strip_nifti(image.name)[: -len("_image")]
-            pairs.append((sid, image, _first_existing(root, sid + "_mask")))
-    records = []
-    for sid, image, mask in pairs:
-        if mask is None and require_masks:
-            raise LesionresError(
-                f"{image}: no mask found for {sid!r} (expected masks/{sid}.nii.gz)"
-            )
-        records.append(SubjectRecord(sid, image, mask, "folder"))
-    if not records:
-        raise LesionresError(
-            f"{root}: no images found (expected images/<id>.nii.gz + masks/<id>.nii.gz, "
-            "or <id>_image.nii.gz + <id>_mask.nii.gz)"
-        )
-    return records
+    return _discover_folder(root, require_masks).usable()
 
 
-def _first_existing(folder: Path, stem: str) -> Path | None:
-    for suffix in NIFTI_SUFFIXES:
-        if (folder / (stem + suffix)).exists():
-            return folder / (stem + suffix)
-    return None
+# --------------------------------------------------------------------------- any layout
 
 
-def _records_from_csv(path: Path, require_masks: bool) -> list[SubjectRecord]:
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "image" not in rows[0]:
-        raise LesionresError(f"{path}: expected a CSV with an 'image' column (and 'mask')")
-    records = []
-    for line, row in enumerate(rows, start=2):
-        image = (path.parent / row["image"]).resolve()
-        mask_text = (row.get("mask") or "").strip()
-        mask = (path.parent / mask_text).resolve() if mask_text else None
-        for what, file in (("image", image), ("mask", mask)):
-            if file is not None and not file.exists():
-                raise LesionresError(f"{path}, line {line}: {what} file {file} does not exist")
-        if mask is None and require_masks:
-            raise LesionresError(f"{path}, line {line}: no mask given for {image.name}")
-        sid = (row.get("subject_id") or "").strip() or _strip_nifti(image.name)
-        records.append(SubjectRecord(sid, image, mask, "folder", (row.get("cohort") or "").strip()))
-    return records
+def discover(
+    kind: DatasetKind,
+    root: str | Path,
+    modality: IslesModality = "dwi",
+    require_masks: bool = True,
+) -> Discovery:
+    """Every subject of ``root`` in the ``kind`` layout, with every problem of the folders.
+
+    Unlike :func:`find_subjects` this does not raise for a subject's problem (an image
+    without its mask, a mask without its image, a missing file named in a CSV) nor for an
+    unreadable folder: they are findings, so ``check`` reads every other subject and lists
+    them all. ``synthetic`` trees use the ATLAS layout.
+
+    Raises:
+        LesionresError: ``root`` is not a folder (or CSV), holds no subject at all, or
+            ``kind`` is unknown.
+    """
+    if kind in ("atlas", "synthetic"):
+        return _discover_atlas(root, require_masks)
+    if kind == "isles22":
+        return _discover_isles(root, modality, require_masks)
+    if kind == "folder":
+        return _discover_folder(root, require_masks)
+    raise LesionresError(
+        f"unknown dataset kind {kind!r} (expected atlas, isles22, folder, synthetic)"
+    )
 
 
 def find_subjects(
@@ -225,16 +501,8 @@ def find_subjects(
     modality: IslesModality = "dwi",
     require_masks: bool = True,
 ) -> list[SubjectRecord]:
-    """Dispatch to the finder for ``kind`` (``synthetic`` trees use the ATLAS layout)."""
-    if kind in ("atlas", "synthetic"):
-        return find_atlas(root, require_masks)
-    if kind == "isles22":
-        return find_isles(root, modality, require_masks)
-    if kind == "folder":
-        return find_folder(root, require_masks)
-    raise LesionresError(
-        f"unknown dataset kind {kind!r} (expected atlas, isles22, folder, synthetic)"
-    )
+    """The usable subjects of :func:`discover`; stops with every error listed, if any."""
+    return discover(kind, root, modality, require_masks).usable()
 
 
 def describe_scans(kind: str, modality: str = "", synthetic: bool = False) -> dict[str, str]:

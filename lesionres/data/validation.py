@@ -4,7 +4,9 @@ Real ATLAS v2.0 and ISLES 2022 downloads hold surprises that the training pipeli
 report: TorchIO reads a truncated ``.nii.gz`` as zeros without a word and turns NaNs into 0;
 masks come as floats like 0.9999999998 or as ``{0, 255}``; image and mask affines differ by
 1e-7. Every file is read here completely through nibabel and every problem is named, with its
-file, in plain words, before hours of training.
+file, in plain words, before hours of training. What the finders saw in the folders (an image
+without its mask, an unreadable folder; :func:`lesionres.data.layouts.discover`) is reported
+beside it, so one run lists every problem of a dataset.
 
 Levels: ``error`` (the subject cannot be used as is: training would be wrong or crash),
 ``warning`` (usable, but look: e.g. an empty mask, or float mask values rounded to 0/1) and
@@ -36,12 +38,9 @@ from typing import Literal, get_args
 import nibabel as nib
 import numpy as np
 
+from lesionres.data.findings import Finding, Level, check_command, count, error_report
 from lesionres.data.io import NiftiError, read_nifti, squeeze_to_3d
-from lesionres.data.layouts import (
-    ATLAS_IMAGE_SUFFIX,
-    SubjectRecord,
-    find_subjects,
-)
+from lesionres.data.layouts import ATLAS_IMAGE_SUFFIX, SubjectRecord, discover
 from lesionres.errors import LesionresError
 
 __all__ = [
@@ -58,7 +57,6 @@ __all__ = [
     "validate_for_run",
 ]
 
-Level = Literal["error", "warning", "info"]
 Binarize = Literal["strict", "nonzero", "half"]
 
 BINARY_TOLERANCE = 1e-3  # float mask values this close to 0 or 1 are rounded (with a warning)
@@ -66,24 +64,6 @@ DEFAULT_ATOL_MM = 1e-5  # ISLES affines differ by ~1e-7 (passes); 1e-3 is anothe
 CACHE_VERSION = 1  # bump when a rule changes, so cached passes are re-checked
 PROGRESS_THRESHOLD = 20  # show a progress bar above this many subjects
 _LEVEL_RANK = {"info": 0, "warning": 1, "error": 2}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem (or note) about one file.
-
-    Attributes:
-        level: ``"error"``, ``"warning"`` or ``"info"`` (see the module docstring).
-        path: The file to look at (a split file for split problems).
-        message: What is wrong, in plain words, without the path.
-    """
-
-    level: Level
-    path: Path
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 @dataclass
@@ -140,10 +120,6 @@ class SubjectCheck:
 
 
 # --------------------------------------------------------------------------- mask rules
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _fmt_value(value: float) -> str:
@@ -310,6 +286,11 @@ def _is_isles_flair(record: SubjectRecord) -> bool:
     )
 
 
+def _reported_missing(record: SubjectRecord, path: Path) -> bool:
+    """True when ``path`` is absent and the finder reported it (one line per problem)."""
+    return bool(record.problems) and not path.exists()
+
+
 def check_subject(
     record: SubjectRecord,
     atol_mm: float = DEFAULT_ATOL_MM,
@@ -323,10 +304,11 @@ def check_subject(
     (module docstring); image and mask of the same shape and with affines equal within
     ``atol_mm`` (max absolute difference of the 4x4 matrices, reported); empty mask (warning).
     An ISLES 2022 FLAIR image on another grid than its DWI-space mask is expected (info): the
-    data pipeline resamples it onto the mask's grid.
+    data pipeline resamples it onto the mask's grid. The finder's problems of the record (e.g.
+    an image without its mask) come first; the files it found are still read.
 
     Args:
-        record: The subject (from :func:`lesionres.data.layouts.find_subjects`).
+        record: The subject (from :func:`lesionres.data.layouts.discover`).
         atol_mm: Tolerance on the image/mask affine difference; the default 1e-5 passes the
             ~1e-7 differences of ISLES files and fails a 1e-3 shift.
         binarize: How to read non-binary masks: ``"strict"`` (error), ``"nonzero"``, ``"half"``.
@@ -334,11 +316,13 @@ def check_subject(
     Returns:
         The :class:`SubjectCheck`; never raises for a bad file.
     """
-    findings: list[Finding] = []
+    findings: list[Finding] = list(record.problems)  # what the finder saw comes first
     check = SubjectCheck(record=record, findings=findings)
     image_path = Path(record.image)
 
-    image, image_affine = _read_3d(image_path, np.float32, "image", findings)
+    image, image_affine = None, None
+    if not _reported_missing(record, image_path):
+        image, image_affine = _read_3d(image_path, np.float32, "image", findings)
     if image is not None:
         check.shape = tuple(int(s) for s in image.shape)
         check.spacing = _spacing(image_affine)
@@ -372,9 +356,14 @@ def check_subject(
             )
 
     if record.mask is None:
-        findings.append(Finding("info", image_path, "no lesion mask: usable for prediction only"))
+        if not record.problems:  # else the finder's error already says the mask is missing
+            findings.append(
+                Finding("info", image_path, "no lesion mask: usable for prediction only")
+            )
         return check
     mask_path = Path(record.mask)
+    if _reported_missing(record, mask_path):
+        return check
     values, mask_affine = _read_3d(mask_path, None, "mask", findings)
     if values is None:
         return check
@@ -500,13 +489,13 @@ def _dataset_problems(
     unknown = sorted(set(parts_of) - set(first_of))
     if unknown:
         message = (
-            f"{_count(len(unknown), 'subject')} in the split not in the dataset "
+            f"{count(len(unknown), 'subject')} in the split not in the dataset "
             f"(first: {unknown[0]})"
         )
         out.append((None, Finding("error", where, message)))
     unassigned = sorted(set(first_of) - set(parts_of))
     if unassigned:
-        message = f"{_count(len(unassigned), 'subject')} in no split (first: {unassigned[0]})"
+        message = f"{count(len(unassigned), 'subject')} in no split (first: {unassigned[0]})"
         out.append((None, Finding("info", where, message)))
     return out
 
@@ -576,7 +565,7 @@ def check_records(
     no present subject come from :func:`dataset_findings`.
 
     Args:
-        records: Subjects, e.g. from :func:`lesionres.data.layouts.find_subjects`.
+        records: Subjects, e.g. :attr:`lesionres.data.layouts.Discovery.records`.
         split: Optional ``{"train": [ids], "val": [...], "test": [...]}``.
         atol_mm: Affine tolerance, see :func:`check_subject`.
         binarize: Mask rule, see :func:`check_subject`.
@@ -617,6 +606,7 @@ def _cache_key(record: SubjectRecord, atol_mm: float, binarize: str) -> str | No
             _file_key(Path(record.image)),
             _file_key(Path(record.mask) if record.mask is not None else None),
             record.dataset,
+            [str(f) for f in record.problems],  # a new problem (a second mask) is re-checked
             float(atol_mm),
             binarize,
         ]
@@ -681,19 +671,13 @@ def _check_hint(records: Sequence[SubjectRecord], root: str | Path | None, binar
             root = os.path.commonpath(files) if files else "ROOT"
         except ValueError:
             root = "ROOT"
-    command = f"python -m lesionres check {root}"
     kinds = {r.dataset for r in records}
-    if kinds == {"isles22"}:
-        command += " --dataset isles22"
+    kind = kinds.pop() if len(kinds) == 1 else "atlas"
+    modality = "dwi"
+    if kind == "isles22":
         first = records[0]
         modality = next((m for m, p in first.extra.items() if Path(p) == Path(first.image)), "dwi")
-        if modality != "dwi":
-            command += f" --modality {modality}"
-    elif kinds == {"folder"}:
-        command += " --dataset folder"
-    if binarize != "strict":
-        command += f" --binarize {binarize}"
-    return command
+    return check_command(root, kind, modality, binarize)
 
 
 def validate_for_run(
@@ -703,6 +687,7 @@ def validate_for_run(
     binarize: Binarize = "strict",
     *,
     split: dict[str, list[str]] | None = None,
+    extra: Sequence[Finding] = (),
     root: str | Path | None = None,
     workers: int = 2,
     progress: bool | None = None,
@@ -719,6 +704,9 @@ def validate_for_run(
         atol_mm: Affine tolerance, see :func:`check_subject`.
         binarize: Mask rule, see :func:`check_subject`.
         split: Optional split to check for leaks (see :func:`check_records`).
+        extra: Findings about no single subject, e.g. the finder's
+            :attr:`~lesionres.data.layouts.Discovery.findings` (an unreadable folder): their
+            errors stop the run too.
         root: Dataset root named in the error's hint (default: the files' common folder).
         workers: Threads reading files.
         progress: Progress bar; ``None``: only for more than 20 subjects to check.
@@ -727,7 +715,8 @@ def validate_for_run(
         The warning-level findings (cached ones included), to show the user.
 
     Raises:
-        LesionresError: any error, as one line: how many subjects failed, the first problem
+        LesionresError: any error: how many subjects failed, every error on its own line
+            (the first ten, then a count; see :func:`~lesionres.data.findings.error_report`)
             and the ``check`` command that prints the full table.
     """
     cache_path = Path(cache_file) if cache_file is not None else None
@@ -758,20 +747,19 @@ def validate_for_run(
                     entries[key] = _to_entry(check)
             _write_cache(cache_path, entries)
     done: list[SubjectCheck] = [c for c in checks if c is not None]  # all set by now
+    general = list(extra)
     for index, finding in _dataset_problems(records, split, None):
         if index is not None:
             done[index].findings.append(finding)
-        elif finding.level == "error":
-            raise LesionresError(f"{finding}; run `{_check_hint(records, root, binarize)}`")
+        else:
+            general.append(finding)
     failed = [c for c in done if not c.ok]
-    if failed:
-        first = failed[0].errors[0]
-        count = f"{_count(len(failed), 'subject')} failed the check"
-        raise LesionresError(
-            f"{count}; first: {first}; run `{_check_hint(records, root, binarize)}` for the "
-            "full table"
-        )
-    return [f for c in done for f in c.warnings]
+    errors = [f for c in failed for f in c.errors] + [f for f in general if f.level == "error"]
+    if errors:
+        subjects = len({c.record.subject_id for c in failed})  # a duplicate id is one subject
+        header = f"{count(subjects, 'subject')} failed the check ({count(len(errors), 'error')})"
+        raise LesionresError(error_report(errors, header, _check_hint(records, root, binarize)))
+    return [f for c in done for f in c.warnings] + [f for f in general if f.level == "warning"]
 
 
 # --------------------------------------------------------------------------- command line
@@ -824,15 +812,20 @@ def _table(checks: Sequence[SubjectCheck]) -> list[str]:
 def check_main(argv: Sequence[str] | None = None) -> int:
     """``python -m lesionres check ROOT``: check every subject, print a table and a summary.
 
+    Problems of the folders (an image without its mask, a mask without its image, an
+    unreadable folder) are findings like the others: every other subject is still read and the
+    whole table printed. Files that match no expected name are listed with ``-v``.
+
     Returns:
-        0 when no error (warnings allowed), 1 when any error, 2 when the dataset cannot be
-        found or the options are wrong (one line on stderr).
+        0 when no error (warnings allowed), 1 when any error, 2 when no subject is found at all
+        or the options are wrong (one line on stderr).
     """
     parser = argparse.ArgumentParser(
         prog="python -m lesionres check",
         description="Read every image and mask completely and report each problem by file: "
-        "truncated or corrupt files, NaN/Inf, constant images, non-binary or empty masks, "
-        "image/mask shape or affine mismatch, duplicate ids, leaks between splits.",
+        "images without masks and masks without images, unreadable folders, truncated or "
+        "corrupt files, NaN/Inf, constant images, non-binary or empty masks, image/mask shape "
+        "or affine mismatch, duplicate ids, leaks between splits.",
     )
     parser.add_argument("root", type=Path, help="dataset folder (or a CSV of image,mask)")
     parser.add_argument(
@@ -859,14 +852,17 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--split", type=Path, help="split JSON (train/val/test id lists)")
     parser.add_argument("--workers", type=int, default=2, help="threads reading files")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also list infos")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also list infos (e.g. files not used)"
+    )
     args = parser.parse_args(None if argv is None else list(argv))
 
     try:
         if not args.root.exists():
             raise LesionresError(f"{args.root}: does not exist")
         kind = _detect_kind(args.root) if args.dataset == "auto" else args.dataset
-        records = find_subjects(kind, args.root, modality=args.modality)
+        found = discover(kind, args.root, modality=args.modality)
+        records = found.records
         split = load_split(args.split) if args.split is not None else None
         checks = check_records(
             records,
@@ -879,11 +875,13 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     except LesionresError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    extra = dataset_findings(records, split, args.split)
+    extra = found.findings + dataset_findings(records, split, args.split)
 
     detected = " (detected)" if args.dataset == "auto" else ""
+    n_subjects = len({r.subject_id for r in records})
+    rows = f" ({len(records)} rows: an id found twice)" if n_subjects != len(records) else ""
     print(
-        f"{len(records)} subjects in {args.root}: dataset {kind}{detected}, "
+        f"{count(n_subjects, 'subject')}{rows} in {args.root}: dataset {kind}{detected}, "
         f"binarize {args.binarize}, affine tolerance {args.atol:g} mm"
     )
     print()
