@@ -34,6 +34,15 @@ def test_acquisition_fwhm_is_the_nominal_voxel_size(spacing, profile):
             assert value == pytest.approx(1.0)
 
 
+def test_every_shipped_acquisition_condition_measures_its_nominal_size():
+    for condition in preset_conditions("sweep") + preset_conditions("study"):
+        if condition.method != "acquisition":
+            continue
+        nominal = condition.test_spacing((1.0, 1.0, 1.0))
+        for n, value in zip(nominal, condition.effective_fwhm(), strict=True):
+            assert 0.85 <= value / n <= 1.35 if n > 1 else value == pytest.approx(1.0)
+
+
 def test_synthseg_augmentation_profile_over_blurs():
     # the former acquisition model: about 1.8x the nominal voxel size (why it was renamed)
     measured = effective_fwhm(

@@ -34,7 +34,6 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import special
 
 __all__ = [
     "FWHM_PER_SIGMA",
@@ -272,27 +271,25 @@ def _acquisition_grid(size: int, ratio: float) -> torch.Tensor:
     return (size - 1) / 2 + (j - (m - 1) / 2) * ratio
 
 
-def _kernel_cdf(u: torch.Tensor, kind: KernelKind, width: float) -> torch.Tensor:
+def _kernel_cdf(u: torch.Tensor, kind: str, width: float) -> torch.Tensor:
     """Integral of the unit-area kernel from -inf to ``u`` (source voxels)."""
     if kind == "box":
         return (u / width + 0.5).clamp(0, 1)
     if kind == "gaussian":
         sigma = width / FWHM_PER_SIGMA
         return 0.5 * (1 + torch.erf(u / (sigma * math.sqrt(2))))
-    if kind == "sinc":
-        # integral of sinc(t / w) / w is 1/2 + Si(pi u / w) / pi (Si: the sine integral)
-        si, _ = special.sici(np.pi * u.numpy() / width)
-        return torch.from_numpy(0.5 + si / np.pi)
-    raise ValueError(f"unknown kernel {kind!r} (expected box, gaussian or sinc)")
+    raise ValueError(f"unknown kernel {kind!r} (expected box or gaussian)")
 
 
 def kernel_matrix(size: int, centres: torch.Tensor, kind: KernelKind, width: float) -> torch.Tensor:
     """Sample a line of ``size`` voxels at ``centres`` through a point spread function.
 
-    Row ``j`` is the kernel centred at ``centres[j]`` integrated over each source voxel
-    ``[i - 1/2, i + 1/2]`` (a voxel holds the object averaged over its extent, so a thin
-    feature anywhere inside it counts). Weight falling past an edge goes to the edge voxel
-    (replication, so a constant line stays constant); rows are normalised to sum to 1.
+    Row ``j`` is the kernel centred at ``centres[j]``: profiles (``box``, ``gaussian``) are
+    integrated over each source voxel ``[i - 1/2, i + 1/2]`` (a voxel holds the object
+    averaged over its extent, so a thin feature anywhere inside it counts); ``sinc`` is taken
+    at the voxel centres, which is what truncating the source's own discrete k-space does.
+    Weight falling past an edge goes to the edge voxel (replication, so a constant line stays
+    constant); rows are normalised to sum to 1.
 
     Kernels (``width`` in source voxels):
 
@@ -301,7 +298,7 @@ def kernel_matrix(size: int, centres: torch.Tensor, kind: KernelKind, width: flo
     * ``gaussian``: FWHM ``width`` (``sigma = width / 2.355``): a smooth slice profile;
     * ``sinc``: ``sinc(u / width) / width``, the point spread function of k-space truncated
       to a matrix of pixel ``width`` (FWHM 1.207 ``width``, with ringing); cut at 8 pixels
-      either side (the tail beyond holds < 1 % of the weight).
+      either side (the tail beyond holds about 1 % of the weight).
 
     Args:
         size: Number of source voxels along the axis.
@@ -319,7 +316,10 @@ def kernel_matrix(size: int, centres: torch.Tensor, kind: KernelKind, width: flo
     centres = centres.to(torch.float64)
     voxels = centres.round()[:, None] + torch.arange(-reach, reach + 1, dtype=torch.float64)
     offsets = voxels - centres[:, None]
-    weights = _kernel_cdf(offsets + 0.5, kind, width) - _kernel_cdf(offsets - 0.5, kind, width)
+    if kind == "sinc":  # truncating the source's discrete k-space: the sinc at voxel centres
+        weights = torch.sinc(offsets / width) / width
+    else:
+        weights = _kernel_cdf(offsets + 0.5, kind, width) - _kernel_cdf(offsets - 0.5, kind, width)
     rows = torch.arange(centres.numel())[:, None].expand_as(voxels)
     cols = voxels.long().clamp(0, size - 1)
     matrix = torch.zeros(centres.numel(), size, dtype=torch.float64)
