@@ -441,6 +441,12 @@ def test_random_resolution_presets():
     assert nnunet.methods == ("linear",) and nnunet.relative and nnunet.p == pytest.approx(0.125)
     synthseg = RandomResolution.preset("synthseg")
     assert synthseg.methods == ("acquisition",) and synthseg.slice_thickness == (1.0, 8.0)
+    # the augmentation keeps SynthSeg's over-blurring rule, under its honest name
+    assert synthseg.acquisition_profile == "synthseg_augmentation"
+    assert synthseg.make_transform("acquisition", 2, 5.0, (1.0, 1.0, 1.0)).profile == (
+        "synthseg_augmentation"
+    )
+    assert RandomResolution.preset("sweep").acquisition_profile == "box"
     sweep = RandomResolution.preset("sweep")
     assert set(sweep.methods) == {"crude", "linear", "acquisition"} and sweep.relative
     # relative: an isotropic draw of 3 is 6 mm on a 2 mm scan (the sweep's factor-3 condition),
