@@ -311,6 +311,8 @@ def kernel_matrix(size: int, centres: torch.Tensor, kind: KernelKind, width: flo
     """
     if not width > 0:
         raise ValueError(f"kernel width must be positive, got {width!r}")
+    if kind not in ("box", "gaussian", "sinc"):
+        raise ValueError(f"unknown kernel {kind!r} (expected box, gaussian or sinc)")
     support = {"box": width / 2, "gaussian": 4 * width / FWHM_PER_SIGMA, "sinc": 8 * width}[kind]
     reach = math.ceil(support) + 1
     centres = centres.to(torch.float64)
