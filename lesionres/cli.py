@@ -1,5 +1,5 @@
 """Command line: ``python -m lesionres COMMAND`` (fit, validate, test, predict, synth, check,
-score, analyze, study).
+degrade, score, analyze, study).
 
 ``fit``/``validate``/``test``/``predict`` go through LightningCLI (``--help``, ``--config``,
 ``--print_config``); the other subcommands are plain functions dispatched first. Without a
@@ -39,6 +39,7 @@ Lightning commands (each takes --help, --config FILE, --print_config):
 Other commands:
   synth      write the synthetic ATLAS-like / ISLES-like datasets
   check      validate a dataset before training (readable, finite, binary masks, geometry)
+  degrade    write every scan under every test condition as NIfTI (for any other tool)
   score      score prediction masks against ground truth into results.csv
   analyze    statistics, tables, figures and report from results.csv
   study      fit, test and analyze in one run folder
@@ -302,6 +303,10 @@ def _plain_command(command: str):
         from lesionres.data.validation import check_main
 
         return check_main
+    if command == "degrade":
+        from lesionres.degrade import degrade_main
+
+        return degrade_main
     if command == "score":
         from lesionres.scoring import score_main
 

@@ -1,15 +1,36 @@
-"""Named test-time resolution conditions and external (naturally low-resolution) test sets."""
+"""Named test-time resolution conditions and external (naturally low-resolution) test sets.
+
+A :class:`Condition` says how test images are degraded; :func:`degrade_image` is the one place
+that applies it to a scan, for ``test`` and for ``degrade`` alike, and
+:func:`effective_fwhm_mm` measures the resolution it really leaves (thin-plane phantom, see
+:mod:`lesionres.transforms.psf`).
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from lesionres.errors import LesionresError
 
-__all__ = ["Condition", "ConditionMethod", "ExternalTestSet", "preset_conditions"]
+if TYPE_CHECKING:
+    import torchio as tio
+
+__all__ = [
+    "Condition",
+    "ConditionMethod",
+    "ExternalTestSet",
+    "degrade_image",
+    "effective_fwhm_mm",
+    "preset_conditions",
+]
 
 ConditionMethod = Literal["original", "crude", "linear", "acquisition"]
+Profile = Literal["box", "gaussian", "synthseg_augmentation"]
 
 
 def _fmt(values: list[float]) -> str:
@@ -29,12 +50,23 @@ class Condition:
         factor: Per-axis (or one isotropic) reduction factor for ``crude``/``linear``/
             ``acquisition``; at least 1.
         spacing: Target voxel size in mm for ``acquisition`` (e.g. ``[1, 1, 5]``).
+        profile: ``acquisition`` only: the slice profile, ``box`` (slice-selective
+            excitation, FWHM = slice thickness), ``gaussian`` (same FWHM) or
+            ``synthseg_augmentation`` (SynthSeg's training blur, about 1.8x the nominal FWHM:
+            not the acquisition of that voxel size). Non-default values join the name.
+        inplane: ``acquisition`` only: in-plane loss by ``kspace`` truncation (sinc, FWHM
+            1.2 pixels) or the slice ``profile``.
+        thickness: ``acquisition`` only: slice thickness (FWHM of the slice profile) in mm when
+            it differs from the slice spacing (gap or overlap); needs a single coarsest axis.
     """
 
     name: str = ""
     method: ConditionMethod = "original"
     factor: list[float] | None = None
     spacing: list[float] | None = None
+    profile: Profile = "box"
+    inplane: Literal["kspace", "profile"] = "kspace"
+    thickness: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ("original", "crude", "linear", "acquisition"):
@@ -68,6 +100,27 @@ class Condition:
             raise LesionresError(
                 f"condition {self.name or 'acquisition'}: needs a factor or spacing"
             )
+        options = self._acquisition_options()
+        if options and self.method != "acquisition":
+            raise LesionresError(
+                f"condition {self.name or self.method}: profile, inplane and thickness are "
+                "options of the acquisition method only"
+            )
+        if self.profile not in ("box", "gaussian", "synthseg_augmentation"):
+            raise LesionresError(
+                f"condition {self.name or self.method}: unknown profile {self.profile!r} "
+                "(expected box, gaussian or synthseg_augmentation)"
+            )
+        if self.inplane not in ("kspace", "profile"):
+            raise LesionresError(
+                f"condition {self.name or self.method}: unknown inplane {self.inplane!r} "
+                "(expected kspace or profile)"
+            )
+        if self.thickness is not None and not self.thickness > 0:
+            raise LesionresError(
+                f"condition {self.name or self.method}: thickness {self.thickness} must be "
+                "positive (mm)"
+            )
         if not self.name:
             if self.method == "original":
                 self.name = "original"
@@ -75,6 +128,68 @@ class Condition:
                 self.name = f"{self.method}_{_fmt(self.spacing)}mm"
             else:
                 self.name = f"{self.method}_x{_fmt(self.factor)}"
+            self.name = "_".join([self.name, *options])
+
+    def _acquisition_options(self) -> list[str]:
+        """Name parts of the non-default acquisition options (none for the defaults)."""
+        parts = [] if self.profile == "box" else [str(self.profile)]
+        if self.inplane != "kspace":
+            parts.append(f"inplane-{self.inplane}")
+        if self.thickness is not None:
+            parts.append(f"thick{self.thickness:g}mm")
+        return parts
+
+    def transform(self) -> tio.Transform:
+        """The deterministic TorchIO transform of this condition (image only).
+
+        Raises:
+            LesionresError: For settings the transform refuses (e.g. a thickness on an
+                isotropic target).
+        """
+        from lesionres.transforms import build_degradation  # torch/torchio: only when used
+        from lesionres.transforms.functional import acquisition_kernels
+
+        factor = self.factor
+        kwargs: dict = {}
+        if self.method == "acquisition":
+            kwargs = {"profile": self.profile, "inplane": self.inplane,
+                      "slice_thickness": self.thickness}  # fmt: skip
+        try:
+            transform = build_degradation(
+                self.method,
+                factor=(factor[0] if len(factor) == 1 else tuple(factor)) if factor else None,
+                spacing=tuple(self.spacing * (3 if len(self.spacing) == 1 else 1))
+                if self.spacing
+                else None,
+                **kwargs,
+            )
+            if self.method == "acquisition":  # a thickness needs a slice axis: check now
+                one = (1.0, 1.0, 1.0)
+                acquisition_kernels(
+                    one, transform.target_for(one), self.profile, self.inplane, self.thickness
+                )
+        except ValueError as error:
+            raise LesionresError(f"condition {self.name}: {error}") from None
+        return transform
+
+    def effective_fwhm(self, native: Sequence[float] = (1.0, 1.0, 1.0)) -> tuple[float, ...]:
+        """Measured FWHM (mm) per axis of a scan of ``native`` spacing under this condition.
+
+        The thin-plane phantom of :mod:`lesionres.transforms.psf` on the acquired grid,
+        cached per condition and spacing.
+        """
+        key = tuple(round(float(v), 4) for v in native)
+        return _effective_fwhm(self._key(), key)
+
+    def _key(self) -> tuple:
+        return (
+            self.method,
+            tuple(self.factor or ()),
+            tuple(self.spacing or ()),
+            self.profile,
+            self.inplane,
+            self.thickness,
+        )
 
     @property
     def factor_label(self) -> str:
@@ -102,6 +217,69 @@ class Condition:
     def test_spacing_label(self, native: list[float] | tuple[float, ...]) -> str:
         """:meth:`test_spacing` as ``"2"`` or ``"2x2x5"`` (the results' ``spacing_mm``)."""
         return _fmt([round(v, 3) for v in self.test_spacing(native)])
+
+
+@functools.lru_cache(maxsize=256)
+def _effective_fwhm(key: tuple, native: tuple[float, ...]) -> tuple[float, ...]:
+    from lesionres.transforms.psf import effective_fwhm
+
+    method, factor, spacing, profile, inplane, thickness = key
+    condition = Condition(
+        "probe", method, list(factor) or None, list(spacing) or None, profile, inplane, thickness
+    )
+    return tuple(round(v, 2) for v in effective_fwhm(condition.transform(), native))
+
+
+def effective_fwhm_mm(
+    condition: Condition, native_spacing: Sequence[float] = (1.0, 1.0, 1.0)
+) -> str:
+    """The measured effective resolution of ``condition`` as ``"1.0x1.0x5.0"`` (mm, per axis).
+
+    The FWHM of the slice sensitivity profile / line spread function along each axis, measured
+    with a thin-plane phantom (:mod:`lesionres.transforms.psf`) for a scan of
+    ``native_spacing`` mm, one decimal; one number when all axes agree (``"3.7"``). The
+    original measures its own spacing; ``crude`` measures the source voxel (it keeps voxels,
+    it does not blur: its loss is aliasing), ``linear`` its 2-tap interpolation.
+    """
+    values = condition.effective_fwhm(native_spacing)
+    text = [f"{v:.1f}" for v in values]
+    return text[0] if len(set(text)) == 1 else "x".join(text)
+
+
+def degrade_image(
+    condition: Condition,
+    image: np.ndarray,
+    affine: np.ndarray,
+    grid: Literal["native", "acquired"] = "native",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``condition`` to one scan: the one implementation ``test`` and ``degrade`` share.
+
+    Args:
+        condition: The test-time condition.
+        image: 3-D image on its own grid (float).
+        affine: Its voxel-to-world affine.
+        grid: ``native`` (degraded, back on the scan's grid: what ``test`` feeds the model) or
+            ``acquired`` (the simulated scan on its own coarse grid, with its affine: every
+            sample where the model put it).
+
+    Returns:
+        ``(float32 image, affine)``.
+    """
+    if condition.method == "original":
+        return np.asarray(image, dtype=np.float32), np.asarray(affine)
+    import torch
+    import torchio as tio
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    transform = condition.transform()
+    if grid == "native":
+        subject = tio.Subject(image=tio.ScalarImage(tensor=tensor, affine=affine))
+        return transform(subject)["image"].data[0].float().numpy(), np.asarray(affine)
+    if grid != "acquired":
+        raise LesionresError(f"grid must be native or acquired, got {grid!r}")
+    spacing = tuple(float(s) for s in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
+    coarse, index_map = transform.acquire(tensor, spacing)
+    return coarse[0].float().numpy(), np.asarray(affine) @ index_map
 
 
 @dataclass

@@ -15,6 +15,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinarySpecificity
 from torchmetrics.segmentation import DiceScore
 
+from lesionres.conditions import effective_fwhm_mm
 from lesionres.data.grid import ModelGrid
 from lesionres.inference import sliding_window
 from lesionres.metrics import score_masks
@@ -208,6 +209,9 @@ class LesionSegmenter(pl.LightningModule):
             "method": condition.method,
             "factor": condition.factor_label,
             "spacing_mm": condition.test_spacing_label(item["spacing"])
+            if "spacing" in item
+            else "",
+            "effective_fwhm_mm": effective_fwhm_mm(condition, item["spacing"])
             if "spacing" in item
             else "",
             "threshold": self.hparams.threshold,

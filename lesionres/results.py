@@ -53,6 +53,7 @@ RESULT_COLUMNS = (
     "method",
     "factor",
     "spacing_mm",
+    "effective_fwhm_mm",  # measured resolution per axis (thin-plane phantom), e.g. 1.0x1.0x5.0
     "model",
     "threshold",
     *METRIC_COLUMNS,

@@ -262,3 +262,23 @@ def test_train_dataset_augment_keeps_shapes_and_flips_pairs(tmp_path):
         assert torch.equal(item["mask"], plain["mask"]) or torch.equal(
             item["mask"], plain["mask"].flip(1)
         )
+
+
+def test_training_masks_are_resampled_centre_aligned(tmp_path):
+    # 1.6 mm scans onto a 1 mm model grid: a lesion's centre of mass stays in place (mean over
+    # random spheres, so single-voxel rounding averages out; torch's legacy "nearest" moved it
+    # by about 0.4 mm on every axis)
+    voxels = np.stack(np.meshgrid(*[np.arange(25)] * 3, indexing="ij"), -1)
+    rng = np.random.default_rng(0)
+    affine = np.diag([1.6, 1.6, 1.6, 1.0])
+    cache = PreprocessedCache(None, ModelGrid((1.0, 1.0, 1.0), (40, 40, 40)))
+    errors = []
+    for i in range(20):
+        centre, radius = rng.uniform(8, 16, 3), rng.uniform(2, 5)
+        mask = (((voxels - centre) ** 2).sum(-1) < radius**2).astype(np.uint8)
+        image = write_volume(tmp_path / f"image{i}.nii.gz", mask.astype(np.float32), affine)
+        mask_path = write_volume(tmp_path / f"mask{i}.nii.gz", mask, affine)
+        scan = cache.compute(SubjectRecord(f"s{i}", image, mask_path, "folder"))
+        native_mm = (np.array(np.nonzero(mask)).mean(axis=1) + 0.5) * 1.6
+        errors.append(np.array(np.nonzero(scan.mask[0])).mean(axis=1) + 0.5 - native_mm)
+    assert (np.abs(np.mean(errors, axis=0)) < 0.1).all(), np.mean(errors, axis=0)

@@ -50,3 +50,21 @@ def test_test_spacing_is_the_voxel_size_the_scan_gets():
         Condition(method="acquisition", spacing=[1, 1, 5]).test_spacing_label([2, 2, 2]) == "2x2x5"
     )
     assert Condition(method="acquisition", spacing=[3]).test_spacing_label([0.9, 0.9, 5]) == "3x3x5"
+
+
+def test_acquisition_options_keep_default_names_and_name_the_others():
+    assert Condition(method="acquisition", spacing=[1, 1, 5]).name == "acquisition_1x1x5mm"
+    assert Condition(method="acquisition", factor=[3]).name == "acquisition_x3"
+    gaussian = Condition(method="acquisition", spacing=[1, 1, 5], profile="gaussian")
+    assert gaussian.name == "acquisition_1x1x5mm_gaussian"
+    gap = Condition(method="acquisition", spacing=[1, 1, 5], thickness=3)
+    assert gap.name == "acquisition_1x1x5mm_thick3mm"
+    assert gap.transform().slice_thickness == 3
+    old = Condition(method="acquisition", spacing=[3], profile="synthseg_augmentation")
+    assert old.name == "acquisition_3mm_synthseg_augmentation"
+    with pytest.raises(LesionresError, match="acquisition method only"):
+        Condition(method="linear", factor=[2], profile="gaussian")
+    with pytest.raises(LesionresError, match="unknown profile"):
+        Condition(method="acquisition", spacing=[3], profile="synthseg")
+    with pytest.raises(LesionresError, match="slice axis"):
+        Condition(method="acquisition", spacing=[3], thickness=2).transform()

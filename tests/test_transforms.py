@@ -146,13 +146,54 @@ def acquisition_reference_one_axis(a: np.ndarray, ratio: float, axis: int) -> np
 
 
 @pytest.mark.parametrize(("ratio", "axis"), [(2.0, 0), (5.0, 2), (1.7, 1)])
-def test_acquisition_matches_scipy_reference(ratio, axis):
+def test_synthseg_augmentation_profile_matches_scipy_reference(ratio, axis):
+    # the former acquisition model, kept (honestly named) for the synthseg augmentation preset
     a = np.random.default_rng(3).normal(size=(20, 18, 23))
     target = [1.0, 1.0, 1.0]
     target[axis] = ratio
-    out = functional.acquisition(torch.from_numpy(a).float()[None], (1, 1, 1), target)
+    out = functional.acquisition(
+        torch.from_numpy(a).float()[None], (1, 1, 1), target, profile="synthseg_augmentation"
+    )
     expected = acquisition_reference_one_axis(a, ratio, axis)
     np.testing.assert_allclose(out[0].numpy(), expected, atol=1e-4)
+
+
+def box_slice_reference(line: np.ndarray, ratio: float, thickness: float) -> np.ndarray:
+    """Supersampled box slice profile: each voxel a constant box, 1000 sub-samples each."""
+    n, k = line.size, 1000
+    pad = int(np.ceil(thickness)) + 1
+    fine = np.repeat(np.pad(line, pad, mode="edge"), k)  # edges replicated
+    x = (np.arange(fine.size) + 0.5) / k - 0.5 - pad  # sub-sample positions, voxel indices
+    m = max(1, round(n / ratio))
+    centres = (n - 1) / 2 + (np.arange(m) - (m - 1) / 2) * ratio
+    return np.array([fine[np.abs(x - c) < thickness / 2].mean() for c in centres])
+
+
+@pytest.mark.parametrize(("ratio", "thickness"), [(5.0, 5.0), (3.0, 3.0), (5.0, 3.0), (2.5, 4.0)])
+def test_box_slice_profile_matches_supersampled_reference(ratio, thickness):
+    line = np.random.default_rng(5).normal(size=31)
+    x = torch.from_numpy(line).float()[None, None, None, :]
+    coarse, index_map = functional.acquire(x, (1, 1, 1), (1, 1, ratio), thickness=thickness)
+    expected = box_slice_reference(line, ratio, thickness)
+    np.testing.assert_allclose(coarse[0, 0, 0].numpy(), expected, atol=2e-3)
+    m = expected.size
+    np.testing.assert_allclose(  # the index map puts every slice at its centre
+        index_map[2, 3] + index_map[2, 2] * np.arange(m), 15 + (np.arange(m) - (m - 1) / 2) * ratio
+    )
+
+
+def test_inplane_kspace_truncation_is_a_sinc_of_the_pixel():
+    kernel = functional.kernel_matrix(101, torch.tensor([50.0]), "sinc", 3.0)[0].numpy()
+    # sinc(u / 3) / 3 at the voxel centres (cut 8 pixels out, renormalised by < 1 %)
+    u = np.arange(101) - 50.0
+    np.testing.assert_allclose(kernel[30:71], (np.sinc(u / 3) / 3)[30:71], rtol=0.01, atol=1e-4)
+    assert not kernel[:25].any() and not kernel[76:].any()
+    # zero crossings at multiples of the pixel: the point spread function of keeping only
+    # the frequencies below the 3 mm Nyquist frequency
+    assert abs(kernel[53]) < 1e-12 and abs(kernel[56]) < 1e-12
+    spectrum = np.abs(np.fft.rfft(kernel))
+    frequency = np.fft.rfftfreq(101)  # cycles per 1 mm voxel
+    assert spectrum[frequency < 0.12].min() > 0.9 and spectrum[frequency > 0.22].max() < 0.1
 
 
 def test_acquisition_sigma_follows_synthseg():
@@ -400,6 +441,12 @@ def test_random_resolution_presets():
     assert nnunet.methods == ("linear",) and nnunet.relative and nnunet.p == pytest.approx(0.125)
     synthseg = RandomResolution.preset("synthseg")
     assert synthseg.methods == ("acquisition",) and synthseg.slice_thickness == (1.0, 8.0)
+    # the augmentation keeps SynthSeg's over-blurring rule, under its honest name
+    assert synthseg.acquisition_profile == "synthseg_augmentation"
+    assert synthseg.make_transform("acquisition", 2, 5.0, (1.0, 1.0, 1.0)).profile == (
+        "synthseg_augmentation"
+    )
+    assert RandomResolution.preset("sweep").acquisition_profile == "box"
     sweep = RandomResolution.preset("sweep")
     assert set(sweep.methods) == {"crude", "linear", "acquisition"} and sweep.relative
     # relative: an isotropic draw of 3 is 6 mm on a 2 mm scan (the sweep's factor-3 condition),

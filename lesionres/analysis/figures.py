@@ -419,7 +419,8 @@ def resolution_table(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFra
 
     Returns:
         One row per condition: ``condition, method, curve, dataset, spacing,
-        voxel_volume_mm3, assumed_source, is_reference``.
+        voxel_volume_mm3, assumed_source, is_reference``, and ``effective`` (the measured
+        ``effective_fwhm_mm`` per axis, ``""`` when the table has none).
     """
     conds = condition_order(df)
     first = df.groupby(df["condition"].astype(str), sort=False).first()
@@ -437,6 +438,9 @@ def resolution_table(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFra
     for c in conds:
         spacing = parse_resolution(first.loc[c, "spacing_mm"] if "spacing_mm" in first else None)
         factor = parse_resolution(first.loc[c, "factor"] if "factor" in first else None)
+        effective = parse_resolution(
+            first.loc[c, "effective_fwhm_mm"] if "effective_fwhm_mm" in first else None
+        )
         used_assumed = False
         if spacing is None and factor is not None:
             spacing = (source[0] * factor[0], source[1] * factor[1], source[2] * factor[2])
@@ -459,6 +463,7 @@ def resolution_table(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFra
                 voxel_volume_mm3=float(np.prod(spacing)) if spacing else np.nan,
                 assumed_source=used_assumed,
                 is_reference=c == ref,
+                effective=_fmt_res(effective) if effective else "",
             )
         )
     return pd.DataFrame(rows)
@@ -502,7 +507,11 @@ def plot_resolution_curve(
     swept = res[~res["is_reference"]].groupby("curve")["spacing"].nunique()
     if not (swept >= 2).any():
         return None
-    edges = res["spacing"].map(lambda t: parse_resolution(t) or (np.nan,) * 3)
+    # measured resolution (thin-plane FWHM) when every drawn condition has it, else nominal
+    effective = bool((res["effective"] != "").all())
+    edges = res["effective" if effective else "spacing"].map(
+        lambda t: parse_resolution(t) or (np.nan,) * 3
+    )
     res["aniso"] = res["curve"].str.endswith("(anisotropic)")
     res["x"] = [
         max(e) if a else float(np.cbrt(np.prod(e)))
@@ -553,13 +562,17 @@ def plot_resolution_curve(
                 )  # fmt: skip
         ticks = pts.drop_duplicates("x").sort_values("x")
         ax.set_xticks(ticks["x"].to_numpy())
+        measured = "measured FWHM" if effective else "test-time voxel"
         if aniso:
-            ax.set_xticklabels(ticks["spacing"], rotation=30, ha="right", rotation_mode="anchor")
-            ax.set_xlabel("test-time voxel size (mm; axis: largest edge)")
+            ax.set_xticklabels(
+                ticks["effective" if effective else "spacing"],
+                rotation=30, ha="right", rotation_mode="anchor",
+            )  # fmt: skip
+            ax.set_xlabel(f"{measured} (mm; axis: largest)")
             ax.set_title("anisotropic voxels (thick slices)", fontsize=10)
         else:
-            ax.set_xticklabels([f"{x:g}" for x in ticks["x"]])
-            ax.set_xlabel("test-time voxel edge (mm, isotropic)")
+            ax.set_xticklabels([f"{x:.2g}" for x in ticks["x"]])
+            ax.set_xlabel(f"{measured} (mm, isotropic)")
             ax.set_title("isotropic voxels", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(title="method", fontsize=8, loc="best")

@@ -74,7 +74,7 @@ REPORT_METRICS: tuple[str, ...] = (
 _DISTRIBUTION_METRICS = ("dice", "lesion_f1", "hd95_mm", "abs_volume_diff_ml")
 _TEXT_COLUMNS = (
     "subject_id", "dataset", "cohort", "modality", "space", "condition", "method", "factor",
-    "spacing_mm", "model", "error",
+    "spacing_mm", "effective_fwhm_mm", "model", "error",
 )  # fmt: skip
 _KEY_NOTES = "all differences zero|all values equal|no two-sided p|partial overlap|no test"
 
@@ -707,7 +707,7 @@ def _conditions_table(df: pd.DataFrame) -> pd.DataFrame:
         sel = df["condition"].astype(str) == cond
         first = df[sel].iloc[0]
         rec: dict[str, Any] = {"condition": cond}
-        for col in ("method", "factor", "spacing_mm", "dataset"):
+        for col in ("method", "factor", "spacing_mm", "effective_fwhm_mm", "dataset"):
             if col in df.columns:
                 rec[col] = "" if pd.isna(first[col]) else str(first[col])
         rec["scans"] = int(keys[sel].nunique())

@@ -22,7 +22,7 @@ import torchio as tio
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from lesionres.conditions import Condition
+from lesionres.conditions import Condition, degrade_image
 from lesionres.data.grid import GridMapping, ModelGrid, spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import SubjectRecord
@@ -38,7 +38,7 @@ __all__ = [
     "zscore",
 ]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: masks resampled with centre-aligned nearest-exact
 
 
 def zscore(image: np.ndarray) -> np.ndarray:
@@ -129,7 +129,8 @@ class PreprocessedCache:
         image_t = mapping.to_model(torch.from_numpy(zscore(image))[None])
         mask_t = None
         if mask is not None:
-            mask_t = mapping.to_model(torch.from_numpy(mask)[None].float(), mode="nearest")
+            # nearest-exact: centre-aligned (torch's legacy "nearest" shifts up to half a voxel)
+            mask_t = mapping.to_model(torch.from_numpy(mask)[None].float(), mode="nearest-exact")
             mask_t = mask_t.to(torch.uint8).numpy()
         return PreprocessedScan(image_t.numpy(), mask_t)
 
@@ -250,19 +251,10 @@ class ConditionDataset(Dataset):
     """
 
     def __init__(self, records: list[SubjectRecord], condition: Condition, grid: ModelGrid) -> None:
-        from lesionres.transforms import build_degradation  # torchio-heavy; only for testing
-
         self.records = records
         self.condition = condition
         self.grid = grid
-        factor = condition.factor
-        self.transform = build_degradation(
-            condition.method,
-            factor=(factor[0] if len(factor) == 1 else tuple(factor)) if factor else None,
-            spacing=tuple(condition.spacing * (3 if len(condition.spacing) == 1 else 1))
-            if condition.spacing
-            else None,
-        )
+        condition.transform()  # a condition the transforms refuse fails here, not per scan
 
     def __len__(self) -> int:
         return len(self.records)
@@ -272,12 +264,9 @@ class ConditionDataset(Dataset):
         item = {"record": record, "condition": self.condition}
         try:
             image, mask, affine = load_scan(record)
-            tensor = torch.from_numpy(image)[None]
-            if self.condition.method != "original":
-                subject = tio.Subject(image=tio.ScalarImage(tensor=tensor, affine=affine))
-                tensor = self.transform(subject)["image"].data.float()
+            degraded, _ = degrade_image(self.condition, image, affine)  # shared with `degrade`
             mapping = GridMapping.plan(image.shape, affine, self.grid)
-            normalised = torch.from_numpy(zscore(tensor[0].numpy()))[None]
+            normalised = torch.from_numpy(zscore(degraded))[None]
             item.update(
                 image=mapping.to_model(normalised),
                 mask=mask,

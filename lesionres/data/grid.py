@@ -5,7 +5,11 @@ a fixed shape. A :class:`GridMapping` remembers every step taken for one scan so
 made on the model grid returns to exactly the scan's shape and affine: reorientation is a
 permutation/flip of voxel axes (an oblique affine keeps its obliqueness, as the voxels never
 move in world space beyond resampling), resampling uses trilinear interpolation of the same
-field of view, and padding/cropping is undone by slicing.
+field of view (label maps: centre-aligned ``nearest-exact``), and padding/cropping is undone by
+slicing. On the way back, an axis where the scan's voxels are coarser than the model's is
+averaged over each native voxel's footprint (area averaging) instead of point-sampled: a 2 mm
+lesion inside a 5 mm slice keeps its 0.4 share of the slice instead of vanishing between two
+sample points; finer or equal axes are linearly interpolated.
 """
 
 from __future__ import annotations
@@ -109,7 +113,8 @@ class GridMapping:
     ) -> torch.Tensor:
         """Bring a ``(C, X, Y, Z)`` native volume onto the model grid.
 
-        ``mode="nearest"`` suits label maps; padding uses ``value``.
+        ``mode="nearest-exact"`` suits label maps (centre-aligned; torch's legacy
+        ``"nearest"`` is off by up to half a voxel); padding uses ``value``.
         """
         volume = _resize(_reorient(volume, self.orientation), self.model_shape, mode)
         out = volume.new_full((*volume.shape[:-3], *self.grid_shape), value)
@@ -119,12 +124,13 @@ class GridMapping:
     def to_native(self, volume: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
         """Return a ``(C, X, Y, Z)`` model-grid volume (e.g. probabilities) to the native grid.
 
-        Voxels the model grid cropped away get ``fill``; resampling is trilinear, so threshold
-        probabilities only after this step.
+        Voxels the model grid cropped away get ``fill``. Along an axis where native voxels are
+        coarser, each native voxel gets the mean over its footprint (anti-aliased); along the
+        others, trilinear interpolation. Threshold probabilities only after this step.
         """
         out = volume.new_full((*volume.shape[:-3], *self.model_shape), fill)
         out[(..., *self.source)] = volume[(..., *self.destination)]
-        out = _resize(out, self.resampled_shape, "trilinear")
+        out = _average_to(out, self.resampled_shape)
         identity = np.column_stack([np.arange(3), np.ones(3)])
         return _reorient(out, nib.orientations.ornt_transform(identity, self.orientation))
 
@@ -137,6 +143,36 @@ def _reorient(volume: torch.Tensor, ornt: np.ndarray) -> torch.Tensor:
         volume = volume.flip(flips)
     order = [lead + int(axis) for axis in np.argsort(ornt[:, 0])]
     return volume.permute(*range(lead), *order)
+
+
+def _average_to(volume: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Resample the last three axes to ``shape`` over the same field of view.
+
+    Per axis of ``n`` voxels going to ``m``: native voxel ``i`` covers model voxels
+    ``[i r, (i + 1) r]`` (``r = n / m``, torch's ``align_corners=False`` geometry). When
+    ``r > 1`` it takes the mean over that footprint (a box of width ``r`` integrated over the
+    model voxels); otherwise the linear interpolation at its centre.
+    """
+    from lesionres.transforms.functional import (  # shared with the acquisition model
+        apply_along_axis,
+        kernel_matrix,
+        linear_interpolation_matrix,
+    )
+
+    if tuple(volume.shape[-3:]) == tuple(shape):
+        return volume
+    out = volume.float()
+    for axis, (n, m) in enumerate(zip(volume.shape[-3:], shape, strict=True)):
+        if n == m:
+            continue
+        ratio = n / m
+        centres = (torch.arange(m, dtype=torch.float64) + 0.5) * ratio - 0.5
+        if ratio > 1:
+            matrix = kernel_matrix(n, centres, "box", ratio)
+        else:
+            matrix = linear_interpolation_matrix(n, centres)
+        out = apply_along_axis(out, matrix, volume.ndim - 3 + axis)
+    return out.contiguous().to(volume.dtype)
 
 
 def _resize(volume: torch.Tensor, shape: Sequence[int], mode: str) -> torch.Tensor:

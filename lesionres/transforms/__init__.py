@@ -6,13 +6,15 @@ default, leaving label maps untouched:
 * :class:`CrudeDegradation` (the study's "crude": keep every Nth voxel, repeat; shifts the
   content by ``(N - 1) / 2`` voxels),
 * :class:`LinearDegradation` (the study's "linear": trilinear down and up, no blur),
-* :class:`AcquisitionDegradation` (physical model: SynthSeg's Gaussian blur, sample at the
-  target spacing, interpolate back),
+* :class:`AcquisitionDegradation` (physical model: the slice profile through-plane and k-space
+  truncation in-plane, sample at the target spacing, interpolate back; SynthSeg's
+  over-blurring augmentation as the ``synthseg_augmentation`` profile),
 * :class:`Identity` (the untouched "original" condition),
 
 plus :class:`RandomResolution` for training-time augmentation and :func:`build_degradation`,
 the factory the test conditions use. The raw tensor operations are in
-:mod:`lesionres.transforms.functional`.
+:mod:`lesionres.transforms.functional`; :mod:`lesionres.transforms.psf` measures what
+resolution a transform really leaves (thin-plane phantom).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lesionres.transforms import functional
 from lesionres.transforms._base import DegradationTransform
 from lesionres.transforms.acquisition import AcquisitionDegradation
 from lesionres.transforms.crude import CrudeDegradation
+from lesionres.transforms.functional import InplanePSF, SliceProfile
 from lesionres.transforms.identity import Identity
 from lesionres.transforms.linear import LinearDegradation
 from lesionres.transforms.random_resolution import RandomMethod, RandomResolution
@@ -51,6 +54,9 @@ def build_degradation(
     factor: float | Sequence[float] | None = None,
     spacing: float | Sequence[float] | None = None,
     include_mask: bool = False,
+    profile: SliceProfile = "box",
+    inplane: InplanePSF = "kspace",
+    slice_thickness: float | None = None,
 ) -> tio.Transform:
     """The deterministic transform of one test-time resolution condition.
 
@@ -61,6 +67,10 @@ def build_degradation(
         spacing: Target spacing in mm for ``acquisition`` (e.g. ``(1, 1, 5)``); exclusive with
             ``factor``.
         include_mask: Degrade label maps too (default: images only).
+        profile: ``acquisition`` only: slice profile (``box``, ``gaussian`` or
+            ``synthseg_augmentation``); see :class:`AcquisitionDegradation`.
+        inplane: ``acquisition`` only: ``kspace`` (sinc) or ``profile``.
+        slice_thickness: ``acquisition`` only: slice thickness in mm (default: the spacing).
 
     Returns:
         A ``tio.Transform`` that keeps shapes and affines.
@@ -85,7 +95,12 @@ def build_degradation(
         return cls(factor, include_mask=include_mask)
     if method == "acquisition":
         return AcquisitionDegradation(
-            target_spacing=spacing, factor=factor, include_mask=include_mask
+            target_spacing=spacing,
+            factor=factor,
+            profile=profile,
+            inplane=inplane,
+            slice_thickness=slice_thickness,
+            include_mask=include_mask,
         )
     raise ValueError(
         f"unknown degradation method {method!r} (expected original, crude, linear or acquisition)"

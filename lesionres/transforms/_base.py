@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torchio as tio
 
@@ -97,6 +98,21 @@ class DegradationTransform(tio.Transform):
 
     def degrade(self, x: torch.Tensor, spacing: tuple[float, float, float]) -> torch.Tensor:
         """Degrade a float32 ``(C, X, Y, Z)`` tensor whose voxels measure ``spacing`` mm."""
+        raise NotImplementedError
+
+    def acquire(
+        self, x: torch.Tensor, spacing: tuple[float, float, float]
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The simulated low-resolution scan on its own coarse grid, before going back.
+
+        Args:
+            x: Float32 ``(C, X, Y, Z)`` tensor whose voxels measure ``spacing`` mm.
+            spacing: Voxel size of ``x``.
+
+        Returns:
+            ``(coarse, index_map)``: the coarse volume and the 4x4 matrix from its voxel
+            indices to ``x``'s (its affine is ``affine @ index_map``).
+        """
         raise NotImplementedError
 
     def degrade_image(

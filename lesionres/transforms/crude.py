@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from lesionres.transforms import functional
@@ -52,6 +53,11 @@ class CrudeDegradation(DegradationTransform):
 
     def degrade(self, x: torch.Tensor, spacing: tuple[float, float, float]) -> torch.Tensor:
         return functional.crude(x, self.factor)
+
+    def acquire(
+        self, x: torch.Tensor, spacing: tuple[float, float, float]
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        return functional.crude_sample(x, self.factor)
 
     # Copying values is exact for every dtype: no float round trip, no thresholding.
     def degrade_image(

@@ -11,33 +11,62 @@ Conventions (the ones a reader needs to reproduce the numbers):
 * ``crude``: keep voxels ``0, N, 2N, ...`` along each axis and repeat each one N times.
 * ``linear``: ``torch.nn.functional.interpolate(mode="trilinear", align_corners=False)`` down to
   ``round(size / N)`` voxels per axis (Python's ``round``: half to even) and back, no blur.
-* ``acquisition``: separable Gaussian blur with ``sigma = 0.75 * target / source`` voxels (the
-  SynthSeg rule), linear sampling on a grid of exactly the target spacing centred in the field
-  of view, linear interpolation back to the original voxel centres (edges clamped).
+* ``acquisition``: per degraded axis, the point spread function of a scan acquired at the
+  target voxel size (the slice axis: a box slice profile whose FWHM is the slice thickness, or a
+  Gaussian of that FWHM; the other axes: k-space truncation to the target matrix, a sinc of
+  FWHM 1.2 pixels), integrated over each source voxel, sampled on a grid of exactly the target
+  spacing centred in the field of view; then linear interpolation back to the original voxel
+  centres (edges clamped). The ``synthseg_augmentation`` profile instead blurs with SynthSeg's
+  ``sigma = 0.75 * target / source`` voxels (FWHM about 1.8x the spacing: an augmentation that
+  over-blurs on purpose, not the acquisition of that voxel size).
+
+``acquire``, ``crude_sample`` and ``linear_sample`` stop at the coarse grid and return it with
+the 4x4 matrix from its voxel indices to the source's, so ``affine @ index_map`` places every
+coarse voxel where the model sampled it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "FWHM_PER_SIGMA",
     "SYNTHSEG_SIGMA_COEFFICIENT",
+    "InplanePSF",
+    "KernelKind",
+    "SliceProfile",
+    "acquire",
     "acquisition",
+    "acquisition_kernels",
     "acquisition_matrices",
     "apply_along_axis",
     "blurring_sigma",
     "crude",
+    "crude_sample",
     "degrade_labels",
     "gaussian_blur_matrix",
     "gaussian_kernel1d",
+    "kernel_matrix",
     "linear",
     "linear_interpolation_matrix",
+    "linear_sample",
     "restore_dtype",
 ]
+
+#: Point spread functions :func:`kernel_matrix` integrates.
+KernelKind = Literal["box", "gaussian", "sinc"]
+#: Slice profile of the ``acquisition`` condition (``synthseg_augmentation``: SynthSeg's blur).
+SliceProfile = Literal["box", "gaussian", "synthseg_augmentation"]
+#: In-plane resolution loss: k-space truncation (sinc) or the slice profile.
+InplanePSF = Literal["kspace", "profile"]
+#: FWHM of a Gaussian over its standard deviation, ``2 sqrt(2 ln 2)``.
+FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 
 #: SynthSeg's ``blurring_sigma_for_downsampling``: ``sigma = 0.75 * target / source`` voxels.
 SYNTHSEG_SIGMA_COEFFICIENT = 0.75
@@ -106,6 +135,31 @@ def linear(x: torch.Tensor, factor: Sequence[float]) -> torch.Tensor:
         return x.clone()
     down = F.interpolate(x[None], size=low, mode="trilinear", align_corners=False)
     return F.interpolate(down, size=shape, mode="trilinear", align_corners=False)[0]
+
+
+def crude_sample(x: torch.Tensor, factor: Sequence[int]) -> tuple[torch.Tensor, np.ndarray]:
+    """The kept voxels of :func:`crude` (``x[:, ::N0, ::N1, ::N2]``) and their index map."""
+    _check_volume(x)
+    n = [int(f) for f in factor]
+    return x[:, :: n[0], :: n[1], :: n[2]].contiguous(), np.diag([*map(float, n), 1.0])
+
+
+def linear_sample(x: torch.Tensor, factor: Sequence[float]) -> tuple[torch.Tensor, np.ndarray]:
+    """The low-resolution volume of :func:`linear` and its index map.
+
+    Low-resolution voxel ``j`` of an axis of ``m`` samples sits at source index
+    ``(j + 0.5) * size / m - 0.5`` (``align_corners=False``).
+    """
+    _check_volume(x)
+    shape = tuple(x.shape[1:])
+    low = tuple(max(1, round(size / float(n))) for size, n in zip(shape, factor, strict=True))
+    index_map = np.eye(4)
+    for axis, (size, m) in enumerate(zip(shape, low, strict=True)):
+        index_map[axis, axis] = size / m
+        index_map[axis, 3] = 0.5 * size / m - 0.5
+    if low == shape:
+        return x.clone(), index_map
+    return F.interpolate(x[None], size=low, mode="trilinear", align_corners=False)[0], index_map
 
 
 def blurring_sigma(
@@ -217,71 +271,257 @@ def _acquisition_grid(size: int, ratio: float) -> torch.Tensor:
     return (size - 1) / 2 + (j - (m - 1) / 2) * ratio
 
 
+def _kernel_cdf(u: torch.Tensor, kind: str, width: float) -> torch.Tensor:
+    """Integral of the unit-area kernel from -inf to ``u`` (source voxels)."""
+    if kind == "box":
+        return (u / width + 0.5).clamp(0, 1)
+    if kind == "gaussian":
+        sigma = width / FWHM_PER_SIGMA
+        return 0.5 * (1 + torch.erf(u / (sigma * math.sqrt(2))))
+    raise ValueError(f"unknown kernel {kind!r} (expected box or gaussian)")
+
+
+def kernel_matrix(size: int, centres: torch.Tensor, kind: KernelKind, width: float) -> torch.Tensor:
+    """Sample a line of ``size`` voxels at ``centres`` through a point spread function.
+
+    Row ``j`` is the kernel centred at ``centres[j]``: profiles (``box``, ``gaussian``) are
+    integrated over each source voxel ``[i - 1/2, i + 1/2]`` (a voxel holds the object
+    averaged over its extent, so a thin feature anywhere inside it counts); ``sinc`` is taken
+    at the voxel centres, which is what truncating the source's own discrete k-space does.
+    Weight falling past an edge goes to the edge voxel (replication, so a constant line stays
+    constant); rows are normalised to sum to 1.
+
+    Kernels (``width`` in source voxels):
+
+    * ``box``: a rectangle of full width ``width`` (its FWHM): an ideal slice profile, or
+      area averaging over a voxel's footprint;
+    * ``gaussian``: FWHM ``width`` (``sigma = width / 2.355``): a smooth slice profile;
+    * ``sinc``: ``sinc(u / width) / width``, the point spread function of k-space truncated
+      to a matrix of pixel ``width`` (FWHM 1.207 ``width``, with ringing); cut at 8 pixels
+      either side (the tail beyond holds about 1 % of the weight).
+
+    Args:
+        size: Number of source voxels along the axis.
+        centres: Sample positions in source voxel indices.
+        kind: ``box``, ``gaussian`` or ``sinc``.
+        width: Kernel width in source voxels (> 0).
+
+    Returns:
+        Float64 matrix ``(len(centres), size)`` with ``samples = K @ line``.
+    """
+    if not width > 0:
+        raise ValueError(f"kernel width must be positive, got {width!r}")
+    if kind not in ("box", "gaussian", "sinc"):
+        raise ValueError(f"unknown kernel {kind!r} (expected box, gaussian or sinc)")
+    support = {"box": width / 2, "gaussian": 4 * width / FWHM_PER_SIGMA, "sinc": 8 * width}[kind]
+    reach = math.ceil(support) + 1
+    centres = centres.to(torch.float64)
+    voxels = centres.round()[:, None] + torch.arange(-reach, reach + 1, dtype=torch.float64)
+    offsets = voxels - centres[:, None]
+    if kind == "sinc":  # truncating the source's discrete k-space: the sinc at voxel centres
+        weights = torch.sinc(offsets / width) / width
+    else:
+        weights = _kernel_cdf(offsets + 0.5, kind, width) - _kernel_cdf(offsets - 0.5, kind, width)
+    rows = torch.arange(centres.numel())[:, None].expand_as(voxels)
+    cols = voxels.long().clamp(0, size - 1)
+    matrix = torch.zeros(centres.numel(), size, dtype=torch.float64)
+    matrix.index_put_((rows, cols), weights, accumulate=True)
+    return matrix / matrix.sum(1, keepdim=True)
+
+
+def acquisition_kernels(
+    source_spacing: Sequence[float],
+    target_spacing: Sequence[float],
+    profile: SliceProfile = "box",
+    inplane: InplanePSF = "kspace",
+    thickness: float | None = None,
+    slice_axis: int | None = None,
+) -> list[tuple[KernelKind | Literal["synthseg_augmentation"], float] | None]:
+    """The point spread function of each axis of a simulated acquisition.
+
+    An axis is degraded when its target spacing exceeds the source spacing; the others get
+    ``None`` (untouched, so a factor of 1 is the identity). The slice axis (``slice_axis``, by
+    default the one axis whose target spacing is strictly the largest: a 2-D multi-slice scan;
+    with several equally coarse axes, a 3-D acquisition with no slice axis) gets the slice
+    profile ``profile`` with FWHM ``thickness`` (default: its spacing; less leaves a gap, more
+    an overlap). The other degraded axes are phase/frequency-encoded: ``kspace`` truncates
+    k-space to the target matrix (``sinc``, FWHM 1.207 pixel); ``profile`` uses the slice
+    profile at the pixel size instead. ``synthseg_augmentation`` ignores all that and blurs
+    every degraded axis with SynthSeg's ``sigma = 0.75 * target / source`` (FWHM about 1.8 x
+    the spacing: an augmentation, not the acquisition of a voxel size).
+
+    Returns:
+        Per axis ``(kernel, width in source voxels)`` (for ``synthseg_augmentation`` the width
+        is the ratio ``target / source``) or ``None``.
+
+    Raises:
+        ValueError: For an unknown profile or in-plane model, a non-positive thickness, or a
+            thickness without a slice axis.
+    """
+    if profile not in ("box", "gaussian", "synthseg_augmentation"):
+        raise ValueError(
+            f"unknown slice profile {profile!r} (expected box, gaussian or synthseg_augmentation)"
+        )
+    if inplane not in ("kspace", "profile"):
+        raise ValueError(f"unknown in-plane model {inplane!r} (expected kspace or profile)")
+    ratios = [t / s for s, t in zip(source_spacing, target_spacing, strict=True)]
+    degraded = [r > 1 + _SPACING_RTOL for r in ratios]
+    if profile == "synthseg_augmentation":
+        return [("synthseg_augmentation", r) if d else None for r, d in zip(ratios, degraded)]  # noqa: B905
+    if slice_axis is None:
+        coarsest = max(target_spacing)
+        at_max = [a for a in range(3) if target_spacing[a] >= coarsest * (1 - _SPACING_RTOL)]
+        slice_axis = at_max[0] if len(at_max) == 1 and degraded[at_max[0]] else None
+    if thickness is not None:
+        if slice_axis is None:
+            raise ValueError(
+                "a slice thickness needs a slice axis (an anisotropic target spacing or "
+                f"slice_axis); got target {tuple(target_spacing)}"
+            )
+        if not thickness > 0:
+            raise ValueError(f"slice thickness must be positive (mm), got {thickness!r}")
+    kernels: list = []
+    for axis, (source, ratio, down) in enumerate(zip(source_spacing, ratios, degraded)):  # noqa: B905
+        if axis == slice_axis and (down or thickness is not None):
+            width = (thickness if thickness is not None else target_spacing[axis]) / source
+            kernels.append((profile, width))
+        elif down:
+            kernels.append(("sinc" if inplane == "kspace" else profile, ratio))
+        else:
+            kernels.append(None)
+    return kernels
+
+
 def acquisition_matrices(
-    size: int, source: float, target: float, coefficient: float = SYNTHSEG_SIGMA_COEFFICIENT
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Down (blur + sample) and up (interpolate back) matrices of one downsampled axis.
+    size: int,
+    source: float,
+    target: float,
+    kernel: KernelKind | Literal["synthseg_augmentation"] = "box",
+    width: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Down (acquire) and up (interpolate back) matrices of one degraded axis.
 
     Args:
         size: Number of source voxels along the axis.
         source: Source spacing, mm.
-        target: Target spacing, mm (> source).
-        coefficient: Blur multiplier (0.75 as in SynthSeg).
+        target: Target spacing (sample distance), mm.
+        kernel: Point spread function (see :func:`kernel_matrix`), or
+            ``synthseg_augmentation`` (Gaussian ``sigma = 0.75 * ratio`` voxels, then linear
+            sampling: the augmentation's rule).
+        width: Kernel width in source voxels; default ``target / source``.
 
     Returns:
-        ``(down, up)``: float64 matrices of shapes ``(m, size)`` and ``(size, m)``.
+        ``(down, up, centres)``: float64 matrices ``(m, size)`` and ``(size, m)``, and the
+        ``m`` sample positions in source voxel indices.
     """
     ratio = target / source
     centres = _acquisition_grid(size, ratio)
     m = centres.numel()
-    down = linear_interpolation_matrix(size, centres) @ gaussian_blur_matrix(
-        size, coefficient * ratio
-    )
+    if kernel == "synthseg_augmentation":
+        down = linear_interpolation_matrix(size, centres) @ gaussian_blur_matrix(
+            size, SYNTHSEG_SIGMA_COEFFICIENT * ratio
+        )
+    else:
+        down = kernel_matrix(size, centres, kernel, ratio if width is None else width)
     # Inverse of the grid: source voxel i sits at low-resolution coordinate u_i.
     u = (torch.arange(size, dtype=torch.float64) - (size - 1) / 2) / ratio + (m - 1) / 2
-    return down, linear_interpolation_matrix(m, u)
+    return down, linear_interpolation_matrix(m, u), centres
+
+
+def _plan(
+    shape: Sequence[int],
+    source_spacing: Sequence[float],
+    target_spacing: Sequence[float],
+    model: dict,
+) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]]:
+    """``{axis: (down, up, centres, ratio)}`` for every degraded axis."""
+    plan = {}
+    for axis, entry in enumerate(acquisition_kernels(source_spacing, target_spacing, **model)):
+        if entry is not None:
+            # a thickness set on an axis not coarser than the source keeps its sampling
+            target = max(target_spacing[axis], source_spacing[axis])
+            matrices = acquisition_matrices(
+                shape[axis], source_spacing[axis], target, entry[0], entry[1]
+            )
+            plan[axis] = (*matrices, target / source_spacing[axis])
+    return plan
+
+
+def _sample(x: torch.Tensor, plan: dict) -> tuple[torch.Tensor, np.ndarray, list[int]]:
+    """Apply every degraded axis's down matrix: ``(coarse, index_map, axes in order)``."""
+    # largest reduction first, so the volume shrinks early (the axes commute)
+    axes = sorted(plan, key=lambda a: plan[a][0].shape[0] / plan[a][0].shape[1])
+    index_map = np.eye(4)
+    out = x
+    for axis in axes:
+        down, _, centres, ratio = plan[axis]
+        out = apply_along_axis(out, down, axis + 1)
+        index_map[axis, axis] = ratio
+        index_map[axis, 3] = float(centres[0])
+    return out, index_map, axes
+
+
+def acquire(
+    x: torch.Tensor,
+    source_spacing: Sequence[float],
+    target_spacing: Sequence[float],
+    profile: SliceProfile = "box",
+    inplane: InplanePSF = "kspace",
+    thickness: float | None = None,
+    slice_axis: int | None = None,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Simulate an acquisition at ``target_spacing``: the scan on its own coarse grid.
+
+    Every degraded axis is weighted by its point spread function (see
+    :func:`acquisition_kernels`) and sampled at exactly the target spacing on a grid centred
+    on the field of view, in one matrix product per axis.
+
+    Args:
+        x: Float tensor ``(C, X, Y, Z)``.
+        source_spacing: Voxel size of ``x`` in mm.
+        target_spacing: Simulated voxel size (sample spacing) in mm, e.g. ``(1, 1, 5)``.
+        profile: Slice profile: ``box`` (ideal slice-selective excitation), ``gaussian``, or
+            ``synthseg_augmentation`` (SynthSeg's over-blurring augmentation rule).
+        inplane: ``kspace`` (k-space truncation, sinc) or ``profile`` (the slice profile).
+        thickness: Slice thickness (FWHM of the slice profile) in mm; default the spacing.
+        slice_axis: The slice axis; default the single coarsest axis, if any.
+
+    Returns:
+        ``(coarse, index_map)``: the acquired volume ``(C, m0, m1, m2)`` and the 4x4 matrix
+        taking its voxel indices to the source's (``affine @ index_map`` is its affine).
+    """
+    _check_volume(x)
+    model = dict(profile=profile, inplane=inplane, thickness=thickness, slice_axis=slice_axis)
+    out, index_map, _ = _sample(x, _plan(x.shape[1:], source_spacing, target_spacing, model))
+    return out.contiguous(), index_map
 
 
 def acquisition(
     x: torch.Tensor,
     source_spacing: Sequence[float],
     target_spacing: Sequence[float],
-    coefficient: float = SYNTHSEG_SIGMA_COEFFICIENT,
+    profile: SliceProfile = "box",
+    inplane: InplanePSF = "kspace",
+    thickness: float | None = None,
+    slice_axis: int | None = None,
 ) -> torch.Tensor:
     """Simulate an acquisition at ``target_spacing`` and bring it back to the original grid.
 
-    Per axis with ``target > source``: Gaussian blur with ``sigma = 0.75 * target / source``
-    voxels (the slice/point-spread profile, SynthSeg's rule; edges replicated, kernel truncated
-    at 4 sigma), linear sampling at exactly the target spacing on a grid centred in the field of
-    view, then linear interpolation back to the original voxel centres (edges clamped). Axes
-    with ``target <= source`` are untouched. Each axis is one matrix product (blur and sampling
-    fused); operations on different axes commute, so the order (largest reduction first, to
-    shrink the volume early) does not change the result.
-
-    Args:
-        x: Float tensor ``(C, X, Y, Z)``.
-        source_spacing: Voxel size of ``x`` in mm.
-        target_spacing: Simulated voxel size in mm (anisotropic allowed, e.g. ``(1, 1, 5)``).
-        coefficient: Blur multiplier (0.75 as in SynthSeg).
+    :func:`acquire` (slice profile / k-space truncation, sampling on the coarse grid), then
+    linear interpolation back to the original voxel centres (edges clamped). Axes with
+    ``target <= source`` are untouched. Arguments as for :func:`acquire`.
 
     Returns:
-        Tensor of the same shape.
+        Tensor of the same shape as ``x``.
     """
     _check_volume(x)
-    sigmas = blurring_sigma(source_spacing, target_spacing, coefficient)
-    ratios = [t / s for s, t in zip(source_spacing, target_spacing, strict=True)]
-    axes = sorted((a for a in range(3) if sigmas[a] > 0), key=lambda a: -ratios[a])
-    if not axes:
+    model = dict(profile=profile, inplane=inplane, thickness=thickness, slice_axis=slice_axis)
+    plan = _plan(x.shape[1:], source_spacing, target_spacing, model)
+    if not plan:
         return x.clone()
-    ups = {}
-    out = x
-    for a in axes:
-        down, ups[a] = acquisition_matrices(
-            x.shape[a + 1], source_spacing[a], target_spacing[a], coefficient
-        )
-        out = apply_along_axis(out, down, a + 1)
-    for a in reversed(axes):  # the volume grows back as late as possible
-        out = apply_along_axis(out, ups[a], a + 1)
+    out, _, axes = _sample(x, plan)
+    for axis in reversed(axes):  # the volume grows back as late as possible
+        out = apply_along_axis(out, plan[axis][1], axis + 1)
     return out.contiguous()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from lesionres.transforms import functional
@@ -43,3 +44,8 @@ class LinearDegradation(DegradationTransform):
 
     def degrade(self, x: torch.Tensor, spacing: tuple[float, float, float]) -> torch.Tensor:
         return functional.linear(x, self.factor)
+
+    def acquire(
+        self, x: torch.Tensor, spacing: tuple[float, float, float]
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        return functional.linear_sample(x, self.factor)

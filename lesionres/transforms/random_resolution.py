@@ -12,6 +12,7 @@ from torchio.transforms.augmentation import RandomTransform
 from lesionres.transforms._base import DegradationTransform
 from lesionres.transforms.acquisition import AcquisitionDegradation
 from lesionres.transforms.crude import CrudeDegradation
+from lesionres.transforms.functional import SliceProfile
 from lesionres.transforms.linear import LinearDegradation
 
 __all__ = ["Preset", "RandomMethod", "RandomResolution"]
@@ -69,6 +70,9 @@ class RandomResolution(RandomTransform):
         p_thick_slices: Probability of thick slices instead of an isotropic spacing.
         include_mask: Degrade label maps too.
         relative: Interpret the two ranges as multiples of each image's spacing, not mm.
+        acquisition_profile: Slice profile of the ``acquisition`` method: ``box`` (the
+            physical model the test conditions use) or ``synthseg_augmentation`` (SynthSeg's
+            stronger blur, FWHM about 1.8x the spacing).
         **kwargs: See :class:`torchio.transforms.Transform` (``include``, ``exclude``, ...).
 
     Raises:
@@ -85,6 +89,7 @@ class RandomResolution(RandomTransform):
         p_thick_slices: float = 0.5,
         include_mask: bool = False,
         relative: bool = False,
+        acquisition_profile: SliceProfile = "box",
         **kwargs,
     ) -> None:
         # The base class's own probability stays 1: gating here makes p=0 exactly the identity
@@ -106,6 +111,12 @@ class RandomResolution(RandomTransform):
             raise ValueError("include_mask and relative must be True or False")
         self.include_mask = include_mask
         self.relative = relative
+        if acquisition_profile not in ("box", "gaussian", "synthseg_augmentation"):
+            raise ValueError(
+                "acquisition_profile must be box, gaussian or synthseg_augmentation, got "
+                f"{acquisition_profile!r}"
+            )
+        self.acquisition_profile = acquisition_profile
         self.args_names = [
             "p",
             "methods",
@@ -114,6 +125,7 @@ class RandomResolution(RandomTransform):
             "p_thick_slices",
             "include_mask",
             "relative",
+            "acquisition_profile",
         ]
 
     @classmethod
@@ -130,7 +142,9 @@ class RandomResolution(RandomTransform):
         * ``"synthseg"``: SynthSeg's random acquisition resolution (``SampleResolution`` with
           ``max_res_iso=4``, ``max_res_aniso=8``, ``prob_iso=0.1``, ``prob_min=0.05``):
           ``acquisition`` at an isotropic 1-4 mm (10%) or one axis at 1-8 mm (90%), applied
-          95% of the time. Differences: slice thickness equals the spacing (SynthSeg draws a
+          95% of the time, with SynthSeg's blur (``acquisition_profile=
+          "synthseg_augmentation"``: sigma 0.75 x ratio, an augmentation that over-blurs on
+          purpose). Differences: slice thickness equals the spacing (SynthSeg draws a
           thickness up to it, i.e. sometimes less blur), no random jitter of sigma, and linear
           rather than nearest sampling.
         * ``"sweep"``: covers lesionres's own test conditions (``condition_preset: sweep``):
@@ -162,6 +176,7 @@ class RandomResolution(RandomTransform):
                 isotropic_spacing=(1.0, 4.0),
                 slice_thickness=(1.0, 8.0),
                 p_thick_slices=0.9,
+                acquisition_profile="synthseg_augmentation",
             )
         if name == "sweep":
             return cls(
@@ -218,6 +233,7 @@ class RandomResolution(RandomTransform):
             return CrudeDegradation([max(1, round(f)) for f in factor], **common)
         if method == "linear":
             return LinearDegradation(factor, **common)
+        common["profile"] = self.acquisition_profile
         if self.relative:
             return AcquisitionDegradation(factor=factor, **common)
         return AcquisitionDegradation(

@@ -112,6 +112,18 @@ def test_resolution_parsing_and_sweep_detection():
     assert tab.loc["linear_x2", "voxel_volume_mm3"] == 8 and tab.loc["linear_x2", "assumed_source"]
 
 
+def test_resolution_curve_uses_measured_effective_resolution_when_present():
+    df = synthetic_results(n_subjects=8, n_other_cohort=4)
+    assert (resolution_table(df)["effective"] == "").all()  # older tables: nominal only
+    effective = {c: f"{2.1 * i + 1:.1f}" for i, c in enumerate(pd.unique(df["condition"]))}
+    df = df.assign(effective_fwhm_mm=df["condition"].map(effective))
+    res = resolution_table(df).set_index("condition")
+    assert res.loc["linear_x3", "spacing"] == "3x3x3"  # nominal kept beside the measured
+    assert res.loc["linear_x3", "effective"] == "x".join([effective["linear_x3"]] * 3)
+    fig = plot_resolution_curve(df, n_boot=20)
+    assert fig is not None and "measured FWHM" in fig.axes[0].get_xlabel()
+
+
 def test_plots_refuse_to_pool_models():
     df = pd.concat([paired_table(8).assign(model="a"), paired_table(8).assign(model="b")])
     with pytest.raises(LesionresError, match="model="):

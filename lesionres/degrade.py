@@ -1,0 +1,241 @@
+"""``python -m lesionres degrade ROOT``: every scan under every test condition, as NIfTI.
+
+Writes the exact images ``test`` feeds the model (the same :func:`lesionres.conditions.
+degrade_image`), so any other tool (nnU-Net, MONAI, a radiologist in ITK-SNAP) can be run on
+them and scored with ``score`` against the untouched masks:
+
+* ``--grid native`` (default): the degraded image on the scan's own grid, as ``test`` uses it;
+* ``--grid acquired``: the simulated acquisition on its own coarse grid, with the affine that
+  puts every slice where the acquisition model sampled it.
+
+Layout ``DIR/<condition>/images/<subject_id>.nii.gz`` (``--layout folder``) or
+``DIR/<condition>/imagesTs/<subject_id>_0000.nii.gz`` (``--layout nnunet``), and
+``DIR/manifest.csv`` with one row per (subject, condition). Masks are not copied: the manifest
+names the original. Files are written atomically and existing ones are skipped, so an
+interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import nibabel as nib
+import yaml
+from tqdm import tqdm
+
+from lesionres.conditions import Condition, degrade_image, effective_fwhm_mm, preset_conditions
+from lesionres.data.grid import spacing_of
+from lesionres.data.io import save_volume
+from lesionres.data.layouts import SubjectRecord, find_subjects
+from lesionres.errors import LesionresError
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "degrade_dataset",
+    "degrade_main",
+    "output_path",
+    "parse_conditions",
+]
+
+MANIFEST_COLUMNS = (
+    "condition", "subject_id", "image", "mask", "method", "factor", "spacing_mm",
+    "effective_fwhm_mm",
+)  # fmt: skip
+Grid = Literal["native", "acquired"]
+Layout = Literal["folder", "nnunet"]
+
+
+def parse_conditions(text: str | list | None, origin: str = "--conditions") -> list[Condition]:
+    """Conditions from YAML text (``'[{method: acquisition, spacing: [1, 1, 5]}]'``) or a list.
+
+    Raises:
+        LesionresError: Text that is not YAML, not a list of mappings, or a bad condition.
+    """
+    if isinstance(text, str):
+        try:
+            text = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise LesionresError(f"{origin}: not YAML ({error.__class__.__name__})") from None
+    if isinstance(text, dict):
+        text = [text]
+    if not isinstance(text, list) or not text or not all(isinstance(c, dict) for c in text):
+        raise LesionresError(
+            f"{origin}: expected a list of conditions, e.g. "
+            "'[{method: acquisition, spacing: [1, 1, 5]}]'"
+        )
+    conditions = []
+    for entry in text:
+        entry = entry.get("init_args", entry)  # jsonargparse's class_path form
+        try:
+            conditions.append(Condition(**{k: v for k, v in entry.items() if k != "class_path"}))
+        except TypeError as error:
+            raise LesionresError(f"{origin}: {error}") from None
+    return conditions
+
+
+def _read_config(path: Path | None) -> dict:
+    """The ``data`` section of a lesionres YAML config (shipped names found too)."""
+    if path is None:
+        return {}
+    from lesionres.cli import CONFIG_DIR
+
+    if not path.exists() and (CONFIG_DIR / path).exists():
+        path = CONFIG_DIR / path
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise LesionresError(f"{path}: cannot read config ({error.__class__.__name__})") from None
+    data = (config or {}).get("data") or {}
+    return data.get("init_args", data) if isinstance(data, dict) else {}
+
+
+def output_path(out: Path, condition: str, subject_id: str, layout: Layout = "folder") -> Path:
+    """Where the degraded image of ``subject_id`` under ``condition`` goes."""
+    if layout == "nnunet":
+        return out / condition / "imagesTs" / f"{subject_id}_0000.nii.gz"
+    return out / condition / "images" / f"{subject_id}.nii.gz"
+
+
+def _manifest_row(
+    record: SubjectRecord, condition: Condition, image: Path, native_spacing: tuple
+) -> dict:
+    return {
+        "condition": condition.name,
+        "subject_id": record.subject_id,
+        "image": str(image),
+        "mask": str(record.mask) if record.mask else "",
+        "method": condition.method,
+        "factor": condition.factor_label,
+        "spacing_mm": condition.test_spacing_label(native_spacing),
+        "effective_fwhm_mm": effective_fwhm_mm(condition, native_spacing),
+    }
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
+    with os.fdopen(handle, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _check_settings(out: Path, grid: Grid, layout: Layout) -> None:
+    """Refuse to resume into a folder written with another grid or layout."""
+    settings = {"grid": grid, "layout": layout}
+    record = out / "degrade.json"
+    if record.exists():
+        previous = json.loads(record.read_text())
+        if previous != settings:
+            raise LesionresError(
+                f"{out}: written with {previous}, not {settings}; use another --out folder"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings) + "\n")
+
+
+def degrade_dataset(
+    records: list[SubjectRecord],
+    conditions: list[Condition],
+    out: Path,
+    grid: Grid = "native",
+    layout: Layout = "folder",
+    progress: bool = True,
+) -> list[dict]:
+    """Write every record under every condition; returns (and writes) the manifest rows.
+
+    Each scan is read once (on its mask's grid, as ``test`` reads it) and degraded under each
+    condition whose file is not there yet.
+    """
+    from lesionres.data.datasets import load_scan  # torch: only when used
+
+    names = [c.name for c in conditions]
+    if len(set(names)) != len(names):
+        raise LesionresError(f"conditions: two conditions share a name ({names})")
+    for condition in conditions:
+        condition.transform()  # a condition the transforms refuse: one line, before any work
+    _check_settings(out, grid, layout)
+    rows = []
+    bar = tqdm(total=len(records) * len(conditions), desc="degrade", unit="image",
+               disable=not progress)  # fmt: skip
+    for record in records:
+        paths = {c.name: output_path(out, c.name, record.subject_id, layout) for c in conditions}
+        scan = None
+        if all(p.exists() for p in paths.values()):
+            reference = record.mask or record.image  # the grid `test` scores on
+            native = spacing_of(nib.load(str(reference)).affine)
+        else:
+            scan = load_scan(record)
+            native = spacing_of(scan[2])
+        for condition in conditions:
+            path = paths[condition.name]
+            if not path.exists():
+                assert scan is not None
+                image, affine = degrade_image(condition, scan[0], scan[2], grid)
+                save_volume(path, image, affine)
+            rows.append(_manifest_row(record, condition, path, native))
+            bar.update()
+    bar.close()
+    _write_manifest(out / "manifest.csv", rows)
+    return rows
+
+
+def degrade_main(argv: list[str] | None = None) -> int:
+    """Command-line entry of ``degrade``."""
+    parser = argparse.ArgumentParser(prog="lesionres degrade", description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", type=Path, help="dataset folder (or CSV for --dataset folder)")
+    parser.add_argument("--dataset", choices=("atlas", "isles22", "folder"), default=None,
+                        help="layout of ROOT (default: the config's data.dataset, else folder)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a lesionres YAML config: its data.conditions / condition_preset")
+    parser.add_argument("--conditions", default=None,
+                        help="YAML list, as test's --data.conditions, e.g. "
+                        "'[{method: acquisition, spacing: [1, 1, 5]}]'")
+    parser.add_argument("--condition_preset", choices=("study", "sweep", "none"), default=None,
+                        help="named condition set (default: the config's, else study)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--grid", choices=("native", "acquired"), default="native",
+                        help="native: the scan's own grid, as test uses it; acquired: the "
+                        "simulated scan on its coarse grid")
+    parser.add_argument("--layout", choices=("folder", "nnunet"), default="folder")
+    parser.add_argument("--modality", choices=("dwi", "adc", "flair"), default=None,
+                        help="ISLES 2022 image modality (default: the config's, else dwi)")
+    parser.add_argument("--binarize", choices=("strict", "nonzero", "half"), default=None,
+                        help="how mask values are read (as test's --data.binarize)")
+    args = parser.parse_args(argv)  # fmt: skip
+
+    data = _read_config(args.config)
+    if args.conditions is not None:
+        conditions = parse_conditions(args.conditions)
+    elif args.condition_preset is not None:
+        conditions = preset_conditions(args.condition_preset)
+    elif data.get("conditions"):
+        conditions = parse_conditions(data["conditions"], f"{args.config}: data.conditions")
+    else:
+        conditions = preset_conditions(data.get("condition_preset") or "study")
+    kind = args.dataset or data.get("dataset") or "folder"
+    if kind == "synthetic":
+        kind, root = "atlas", args.root / "ATLAS_2"
+    else:
+        root = args.root
+    records = find_subjects(kind, root, args.modality or data.get("modality") or "dwi",
+                            require_masks=False)  # fmt: skip
+    if not records:
+        raise LesionresError(f"{args.root}: no scans found for --dataset {kind}")
+    binarize = args.binarize or data.get("binarize") or "strict"
+    records = [
+        SubjectRecord(r.subject_id, r.image, r.mask, r.dataset, r.cohort, r.extra, binarize)
+        for r in records
+    ]
+    degrade_dataset(records, conditions, args.out, args.grid, args.layout)
+    print(
+        f"Wrote {len(records)} scans x {len(conditions)} conditions to {args.out} "
+        f"(manifest: {args.out / 'manifest.csv'})"
+    )
+    return 0
