@@ -27,6 +27,7 @@ __all__ = [
     "ATLAS_SHAPE",
     "device_name",
     "emit",
+    "error_text",
     "resolve_device",
     "set_sink",
     "set_threads",
@@ -183,6 +184,12 @@ def emit(
         with _SINK.open("a") as sink:
             sink.write(line + "\n")
     return record
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters) for an ``error`` field."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def _smooth_noise(rng: np.random.Generator, shape: Sequence[int], coarse: int) -> np.ndarray:

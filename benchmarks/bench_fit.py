@@ -362,7 +362,13 @@ def project_study(
 
 
 def run_test(
-    device: torch.device, datamodule, model, folder: Path, precision: str, quick: bool
+    device: torch.device,
+    datamodule,
+    model,
+    folder: Path,
+    precision: str,
+    quick: bool,
+    **extra: object,
 ) -> float:
     """``Trainer.test`` over the test split under every condition, all metrics; print the
     throughput (``test_throughput``, scans x conditions per minute) and the projected time of
@@ -376,6 +382,7 @@ def run_test(
         folder: Scratch folder (``results.csv``).
         precision: Lightning precision.
         quick: The small setup of :func:`study_setup` (no target verdict then).
+        **extra: Further fields of both lines.
 
     Returns:
         Scans x conditions per minute.
@@ -401,6 +408,7 @@ def run_test(
         "workers": datamodule.hparams.num_workers,
         "seconds": round(seconds, 3),
         "spacing_mm": datamodule.hparams.synthetic_spacing,
+        **extra,
     }
     emit(
         "test_throughput", per_minute, "scans x conditions/min", device=device,

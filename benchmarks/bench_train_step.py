@@ -49,7 +49,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from _common import emit, parse_device_args, time_left, timed_ms
+from _common import emit, error_text, parse_device_args, time_left, timed_ms
 
 __all__ = ["FULL_SHAPE", "VARIANTS", "build_model", "main", "measure", "run", "select_variants"]
 
@@ -160,7 +160,7 @@ def measure(
     except Exception as error:  # noqa: BLE001 - out of memory, no compiler: report, go on
         emit(
             f"train_step_{name}_{variant}", float("nan"), "ms", device=device, shape=grid,
-            error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}", **common,
+            error=error_text(error), **common,
         )
         return None
     return train_ms, infer_ms
