@@ -369,7 +369,7 @@ def targets(records: list[dict], gpu: bool) -> list[tuple[str, str, str]]:
     ))
     names = [r.get("device_name", "") for r in records if r.get("name") == "environment"]
     limit = step_limit_ms(names[-1] if names else "")
-    if gpu and limit is None:
+    if ours is not None and gpu and limit is None:
         step_verdict = "n/a (no target for this card)"
     else:
         step_verdict = verdict(None if ours is None else ours[0] <= (limit or 60.0))
@@ -422,7 +422,8 @@ def render(records: list[dict], gpu: bool, quick: bool) -> str:
     lines += [f"| {' | '.join(row)} |" for row in targets(records, gpu)]
     errors = [r for r in records if r.get("error")]
     if errors:
-        lines += ["", "Errors:"] + [f"- {r['part']}: {r['name']}: {r['error']}" for r in errors]
+        lines += ["", "Errors:"]
+        lines += [f"- {r.get('part', '?')}: {r['name']}: {r['error']}" for r in errors]
     return "\n".join(lines) + "\n"
 
 
