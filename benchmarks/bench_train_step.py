@@ -20,7 +20,8 @@ Each model runs in the variants
 Warm-up steps are excluded; every timed step is bracketed by ``torch.cuda.synchronize`` on a
 GPU; ``torch.backends.cudnn.benchmark`` is on for CUDA. Each line reports the median step in
 ms (``value``) and all timed steps (``times_ms``); on CUDA also ``peak_mem_gib``
-(``torch.cuda.max_memory_allocated`` during that variant's steps). CPU memory is not reported:
+(``torch.cuda.max_memory_allocated`` during that variant's steps; for inference after the
+gradients and the optimizer state are freed). CPU memory is not reported:
 the process' peak RSS only grows, so a per-variant number would mislead.
 
 Inference (``infer_*``): ``model.eval()`` under ``torch.no_grad()``, one volume per call.
@@ -151,11 +152,20 @@ def measure(
             times_ms=[round(t, 2) for t in train_times], **memory, **common,
         )
         model.eval()
+        # inference holds no gradients or optimizer state: free them so its peak is its own
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.state.clear()
+        memory = {}
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
         infer_ms, infer_times = timed_ms(infer, device, steps, max(1, warmup))
+        if device.type == "cuda":
+            memory["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
         emit(
             f"infer_{name}_{variant}", infer_ms, "ms", device=device, shape=grid,
             baseline=(f"infer_{baseline[0]}", baseline[1][1]) if baseline else None,
-            times_ms=[round(t, 2) for t in infer_times], **common,
+            times_ms=[round(t, 2) for t in infer_times], **memory, **common,
         )
     except Exception as error:  # noqa: BLE001 - out of memory, no compiler: report, go on
         emit(
