@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -26,10 +27,13 @@ __all__ = [
     "ATLAS_SHAPE",
     "device_name",
     "emit",
+    "error_text",
     "resolve_device",
+    "set_sink",
     "set_threads",
     "synchronize",
     "synthetic_volume",
+    "time_left",
     "timed_ms",
     "write_volumes",
 ]
@@ -39,6 +43,20 @@ ATLAS_SHAPE = (197, 233, 189)
 ATLAS_AFFINE = np.array(
     [[1.0, 0, 0, -98.0], [0, 1.0, 0, -134.0], [0, 0, 1.0, -72.0], [0, 0, 0, 1.0]]
 )
+
+
+#: where :func:`emit` also appends its lines (``None``: stdout only), and fields it adds to each
+_SINK: Path | None = None
+_SINK_FIELDS: dict[str, object] = {}
+
+
+def set_sink(path: str | Path | None, **fields: object) -> None:
+    """Make :func:`emit` also append each line to ``path`` (opened per line, so several
+    processes can share one file and a killed process loses nothing it emitted), adding
+    ``fields`` (e.g. ``part="loader"``) to every record. ``None`` turns it off."""
+    global _SINK, _SINK_FIELDS
+    _SINK = Path(path) if path is not None else None
+    _SINK_FIELDS = dict(fields)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,6 +108,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_left(deadline: float | None) -> float:
+    """Seconds until ``deadline`` (a ``time.monotonic()`` value); infinite for ``None``.
+
+    Benchmarks that run inside a time budget (``gpu_suite.py``) check it before each
+    measurement and skip the rest, rather than be killed half-way.
+    """
+    return math.inf if deadline is None else deadline - time.monotonic()
+
+
 def timed_ms(
     function: Callable[[], object], device: torch.device, steps: int, warmup: int
 ) -> tuple[float, list[float]]:
@@ -134,6 +161,7 @@ def emit(
         **extra: Further fields (notes, settings, raw times).
     """
     record: dict[str, object] = {
+        **_SINK_FIELDS,
         "name": name,
         "device": device.type,
         "device_name": device_name(device),
@@ -150,8 +178,18 @@ def emit(
         record["baseline"] = base_name
         record["ratio_vs_baseline"] = round(float(ratio), 3) if math.isfinite(ratio) else None
     record.update(extra)
-    print(json.dumps(record), flush=True)
+    line = json.dumps(record)
+    print(line, flush=True)
+    if _SINK is not None:
+        with _SINK.open("a") as sink:
+            sink.write(line + "\n")
     return record
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters) for an ``error`` field."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def _smooth_noise(rng: np.random.Generator, shape: Sequence[int], coarse: int) -> np.ndarray:
@@ -186,9 +224,22 @@ def synthetic_volume(
 
 
 def write_volumes(
-    folder: Path, count: int, shape: Sequence[int] = ATLAS_SHAPE, seed: int = 0
+    folder: Path,
+    count: int,
+    shape: Sequence[int] = ATLAS_SHAPE,
+    seed: int = 0,
+    distinct: int | None = None,
 ) -> list[tuple[str, Path, Path]]:
     """Write ``count`` synthetic ``(image, mask)`` pairs as ``.nii.gz`` in the ATLAS naming.
+
+    Args:
+        folder: Where the files go (created).
+        count: Subjects written.
+        shape: Volume shape.
+        seed: Random seed of the volumes.
+        distinct: Generate only this many different volumes and write the others as file
+            copies of them (generating a 1 mm volume costs about a second; a loader benchmark
+            needs many files, not many different ones: decompressing costs the same).
 
     Returns:
         ``(subject_id, image path, mask path)`` per subject.
@@ -200,15 +251,21 @@ def write_volumes(
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    distinct = count if distinct is None else max(1, min(distinct, count))
     for index in range(count):
         subject = f"sub-r001s{index + 1:03d}"
-        image, mask = synthetic_volume(rng, shape)
         stem = folder / f"{subject}_ses-1"
         image_path = Path(f"{stem}{ATLAS_IMAGE_SUFFIX}")
         mask_path = Path(f"{stem}{ATLAS_MASK_SUFFIX}")
-        for data, path in ((image, image_path), (mask, mask_path)):
-            nifti = nib.Nifti1Image(data, ATLAS_AFFINE)
-            nifti.header.set_xyzt_units("mm")
-            nib.save(nifti, str(path))
+        if index >= distinct:
+            _, source_image, source_mask = written[index % distinct]
+            shutil.copyfile(source_image, image_path)
+            shutil.copyfile(source_mask, mask_path)
+        else:
+            image, mask = synthetic_volume(rng, shape)
+            for data, path in ((image, image_path), (mask, mask_path)):
+                nifti = nib.Nifti1Image(data, ATLAS_AFFINE)
+                nifti.header.set_xyzt_units("mm")
+                nib.save(nifti, str(path))
         written.append((subject, image_path, mask_path))
     return written

@@ -32,8 +32,14 @@ device; with ``--quick`` the volumes are 4 mm (56x64x48, base 8, depth 3) and th
 says ``"basis": "quick fit's own step (not the study's volume)"``: pass ``--step-ms`` (e.g. from
 ``bench_train_step.py`` on the GPU) for a meaningful number.
 
+**Test** (``--test``): the fitted model's ``Trainer.test`` over the test split under the study's
+4 conditions (original, crude x2, linear x2, acquisition 1x1x5 mm), every metric, each
+prediction scored on the scan's own grid (what ``python -m lesionres test`` does):
+``test_throughput`` in scans x conditions per minute, ``projected_test_155x4`` the study's
+test set at that rate (target < 2 min on one GPU box).
+
 Run: ``python benchmarks/bench_fit.py [--quick] [--device cpu|cuda] [--workers N]
-[--subjects N] [--epochs N] [--step-ms MS]``.
+[--subjects N] [--epochs N] [--step-ms MS] [--test]``.
 """
 
 from __future__ import annotations
@@ -50,8 +56,23 @@ from pathlib import Path
 import torch
 from _common import emit, parse_device_args, synchronize
 
+__all__ = [
+    "data_wait_timer",
+    "default_precision",
+    "main",
+    "make_datamodule",
+    "make_trainer",
+    "prepare",
+    "project_study",
+    "run_fit",
+    "run_test",
+    "study_setup",
+]
+
+STUDY_SHAPE = (208, 240, 192)
 STUDY_STEPS = 50 * 400
 STUDY_VAL_VOLUMES = 50 * 100
+STUDY_TEST_ROWS = 155 * 4  # test scans x conditions (original, crude x2, linear x2, 1x1x5 mm)
 
 
 def data_wait_timer(device: torch.device):
@@ -126,102 +147,128 @@ def _median_ms(values: list[float]) -> float:
     return 1000 * statistics.median(values) if values else float("nan")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Generate data, fit, print JSON lines; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--quick", action="store_true", help="4 mm volumes, small U-Net, 3 epochs")
-    parser.add_argument(
-        "--subjects", type=int, default=None, help="synthetic subjects (quick 10, else 24)"
-    )
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (quick 3, else 4)")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="loader workers (default: cores - 1, at most 8)"
-    )
-    parser.add_argument(
-        "--precision", default=None, help="Lightning precision (cuda bf16-mixed, cpu 32-true)"
-    )
-    parser.add_argument(
-        "--step-ms", type=float, default=None, help="full-volume step (ms) for the projection"
-    )
-    parser.add_argument("--compile", action="store_true", help="LesionSegmenter(compile=True)")
-    parser.add_argument(
-        "--channels-last", action="store_true", help="LesionSegmenter(channels_last=True)"
-    )
-    parser.add_argument(
-        "--data", default=None,
-        help="keep the synthetic dataset in this folder (generated on first use with this run's "
-        "--subjects and spacing, reused as is afterwards)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    args, device = parse_device_args(parser, argv)
-    quick = args.quick
-    subjects = args.subjects or (10 if quick else 24)
-    epochs = max(2, args.epochs or (3 if quick else 4))
-    workers = args.workers
-    if workers is None:
-        workers = max(1, min(8, (os.cpu_count() or 2) - 1))
-    precision = args.precision or ("bf16-mixed" if device.type == "cuda" else "32-true")
-    # spacing (mm), model grid, U-Net base channels and depth
+def study_setup(quick: bool) -> tuple[float, tuple[int, int, int], int, int]:
+    """``(spacing mm, model grid, U-Net base channels, depth)``: the study's 1 mm setup
+    (``paper.yaml``), or with ``quick`` 4 mm volumes and a small U-Net."""
     if quick:
-        spacing, shape, base, depth = 4.0, (56, 64, 48), 8, 3
-    else:
-        spacing, shape, base, depth = 1.0, (208, 240, 192), 16, 4
+        return 4.0, (56, 64, 48), 8, 3
+    return 1.0, STUDY_SHAPE, 16, 4
 
-    import pytorch_lightning as pl
-    from pytorch_lightning.profilers import SimpleProfiler
 
+def make_datamodule(
+    root: Path,
+    cache_dir: Path,
+    *,
+    quick: bool,
+    subjects: int,
+    workers: int,
+    seed: int = 0,
+    test_fraction: float = 0.1,
+    condition_preset: str = "none",
+):
+    """The ``LesionDataModule`` of the benchmark: synthetic whole volumes, batch 1.
+
+    Two calls with the same arguments give the same split (the fit and the test of
+    ``gpu_suite.py`` run in different processes on the same data).
+    """
     from lesionres.data.datamodule import LesionDataModule
-    from lesionres.module import LesionSegmenter
+
+    spacing, shape, _, _ = study_setup(quick)
+    return LesionDataModule(
+        dataset="synthetic",
+        root=str(root),
+        seed=seed,
+        val_fraction=0.2,
+        test_fraction=test_fraction,
+        target_shape=shape,
+        batch_size=1,
+        num_workers=workers,
+        cache_dir=str(cache_dir),
+        condition_preset=condition_preset,
+        synthetic_subjects=subjects,
+        synthetic_isles_subjects=0,
+        synthetic_spacing=spacing,
+    )
+
+
+def prepare(datamodule, device: torch.device) -> None:
+    """Generate the synthetic dataset unless it is there; print how long it took."""
+    start = time.perf_counter()
+    datamodule.prepare_data()
+    emit(
+        "synthetic_data", time.perf_counter() - start, "s", device=device, shape=None,
+        subjects=datamodule.hparams.synthetic_subjects,
+        note="setup: generating the synthetic dataset (not part of the fit; 0 when reused)",
+    )
+
+
+def make_trainer(device: torch.device, precision: str, folder: Path, **options):
+    """A quiet ``pl.Trainer`` on one device (no logger, checkpoints or progress bar)."""
+    import pytorch_lightning as pl
 
     warnings.filterwarnings("ignore", category=UserWarning)  # few workers, small val set, ...
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="bench-fit-") as tmp:
-        root = Path(args.data).expanduser() if args.data else Path(tmp) / "synthetic"
-        datamodule = LesionDataModule(
-            dataset="synthetic",
-            root=str(root),
-            seed=args.seed,
-            val_fraction=0.2,
-            test_fraction=0.1,
-            target_shape=shape,
-            batch_size=1,
-            num_workers=workers,
-            cache_dir=str(Path(tmp) / "cache"),
-            condition_preset="none",
-            synthetic_subjects=subjects,
-            synthetic_isles_subjects=0,
-            synthetic_spacing=spacing,
-        )
-        start = time.perf_counter()
-        datamodule.prepare_data()
-        generate_s = time.perf_counter() - start
-        model = LesionSegmenter(
-            base_channels=base, depth=depth, norm="instance", loss="bce", lr=1e-3,
-            compile=args.compile, channels_last=args.channels_last,
-        )
-        timer = data_wait_timer(device)
-        profiler = SimpleProfiler(dirpath=tmp, filename="profile")
-        trainer = pl.Trainer(
-            accelerator="gpu" if device.type == "cuda" else "cpu",
-            devices=1,
-            precision=precision,
-            max_epochs=epochs,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            benchmark=device.type == "cuda",
-            callbacks=[timer],
-            profiler=profiler,
-            default_root_dir=tmp,
-        )
-        start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule)
-        fit_s = time.perf_counter() - start
-        fetches = profiler.recorded_durations.get("[_TrainingEpochLoop].train_dataloader_next", [])
-    train_subjects = len(datamodule.records["train"])
+    return pl.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        benchmark=device.type == "cuda",
+        default_root_dir=folder,
+        **options,
+    )
+
+
+def run_fit(
+    device: torch.device,
+    datamodule,
+    folder: Path,
+    *,
+    quick: bool,
+    epochs: int,
+    precision: str,
+    compile: bool = False,
+    channels_last: bool = False,
+) -> dict:
+    """Fit on ``datamodule`` and print the fit's lines (wall, step, data wait, validation).
+
+    Args:
+        device: Where to train.
+        datamodule: From :func:`make_datamodule` (prepared).
+        folder: Scratch folder (the profiler's file).
+        quick: The small setup of :func:`study_setup`.
+        epochs: Epochs (at least 2: the first fills the cache and is measured apart).
+        precision: Lightning precision.
+        compile: ``LesionSegmenter(compile=True)``.
+        channels_last: ``LesionSegmenter(channels_last=True)``.
+
+    Returns:
+        ``model`` (the trained module), ``step_ms`` (median compute per step),
+        ``data_wait_share`` and ``validation_ms`` (median per validation volume).
+    """
+    from pytorch_lightning.profilers import SimpleProfiler
+
+    from lesionres.module import LesionSegmenter
+
+    spacing, shape, base, depth = study_setup(quick)
+    epochs = max(2, epochs)
+    model = LesionSegmenter(
+        base_channels=base, depth=depth, norm="instance", loss="bce", lr=1e-3,
+        compile=compile, channels_last=channels_last,
+    )
+    timer = data_wait_timer(device)
+    profiler = SimpleProfiler(dirpath=folder, filename="profile")
+    trainer = make_trainer(
+        device, precision, folder, max_epochs=epochs, num_sanity_val_steps=0,
+        callbacks=[timer], profiler=profiler,
+    )
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    fit_s = time.perf_counter() - start
+    fetches = profiler.recorded_durations.get("[_TrainingEpochLoop].train_dataloader_next", [])
 
     steady = [e for e in sorted(timer.computes) if e >= 1]
     waits = [w for e in steady for w in timer.waits[e]]
@@ -232,19 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     share0 = sum(timer.waits[0]) / max(1e-12, sum(timer.waits[0]) + sum(timer.computes[0][1:]))
     grid = (1, 1, *shape)
     common = {
-        "subjects_train": train_subjects,
+        "subjects_train": len(datamodule.records["train"]),
         "epochs": epochs,
-        "workers": workers,
+        "workers": datamodule.hparams.num_workers,
         "precision": precision,
         "unet": f"base {base}, depth {depth}, instance norm",
         "spacing_mm": spacing,
-        "compile": args.compile,
-        "channels_last": args.channels_last,
+        "compile": compile,
+        "channels_last": channels_last,
     }
-    emit(
-        "synthetic_data", generate_s, "s", device=device, shape=None, subjects=subjects,
-        note="setup: generating the synthetic dataset (not part of the fit)",
-    )
     emit("fit_wall", fit_s, "s", device=device, shape=grid, steps=trainer.global_step, **common)
     emit(
         "step_compute", _median_ms(computes), "ms", device=device, shape=grid,
@@ -267,28 +310,188 @@ def main(argv: list[str] | None = None) -> int:
         "validation_volume", val_ms, "ms", device=device, shape=grid,
         volumes=len(timer.validation), **common,
     )
+    return {
+        "model": model,
+        "step_ms": _median_ms(computes),
+        "data_wait_share": share,
+        "validation_ms": val_ms,
+    }
 
-    if args.step_ms:
-        step_ms, basis = args.step_ms, "--step-ms"
-    elif quick:
-        step_ms, basis = _median_ms(computes), "quick fit's own step (not the study's volume)"
-    else:
-        step_ms, basis = _median_ms(computes), "this fit's median step at the study's 208x240x192"
-    train_min = STUDY_STEPS * step_ms / (1 - min(share, 0.99)) / 60000
-    full = bool(args.step_ms) or not quick
-    basis_shape = (1, 1, 208, 240, 192) if full else grid
+
+def project_study(
+    device: torch.device,
+    step_ms: float,
+    data_wait_share: float,
+    validation_ms: float,
+    basis: str,
+    full: bool,
+    **extra: object,
+) -> float:
+    """Print the projected time of the study (``projected_study`` and ``..._with_validation``).
+
+    Args:
+        device: Where the inputs were measured.
+        step_ms: One full-volume training step (ms).
+        data_wait_share: Share of the training loop spent waiting for data.
+        validation_ms: One validation volume (ms).
+        basis: Where ``step_ms`` comes from (written in the lines).
+        full: ``step_ms`` is a step on the study's 208x240x192 volume (else ``meets_target``
+            is ``null``: a small volume's step says nothing about the study).
+        **extra: Further fields of both lines.
+
+    Returns:
+        Minutes of training, validation excluded.
+    """
+    train_min = STUDY_STEPS * step_ms / (1 - min(data_wait_share, 0.99)) / 60000
+    shape = (1, 1, *STUDY_SHAPE) if full else None
     emit(
-        "projected_study", train_min, "min", device=device, shape=basis_shape,
-        step_ms=round(step_ms, 3), data_wait_share=round(share, 4), basis=basis,
+        "projected_study", train_min, "min", device=device, shape=shape,
+        step_ms=round(step_ms, 3), data_wait_share=round(data_wait_share, 4), basis=basis,
         steps=STUDY_STEPS, target="< 30 min on one H100/H200",
-        meets_target=train_min < 30 if full else None,
+        meets_target=train_min < 30 if full else None, **extra,
     )
     emit(
-        "projected_study_with_validation", train_min + STUDY_VAL_VOLUMES * val_ms / 60000, "min",
-        device=device, shape=basis_shape, validation_ms=round(val_ms, 3),
-        validation_volumes=STUDY_VAL_VOLUMES,
-        basis=f"{basis}; validation time from this fit"
-        + (" (quick: small volumes)" if quick else ""),
+        "projected_study_with_validation", train_min + STUDY_VAL_VOLUMES * validation_ms / 60000,
+        "min", device=device, shape=shape, validation_ms=round(validation_ms, 3),
+        validation_volumes=STUDY_VAL_VOLUMES, basis=basis, steps=STUDY_STEPS,
+        target="< 30 min on one H100/H200",
+        meets_target=(train_min + STUDY_VAL_VOLUMES * validation_ms / 60000) < 30 if full else None,
+        **extra,
+    )
+    return train_min
+
+
+def run_test(
+    device: torch.device,
+    datamodule,
+    model,
+    folder: Path,
+    precision: str,
+    quick: bool,
+    **extra: object,
+) -> float:
+    """``Trainer.test`` over the test split under every condition, all metrics; print the
+    throughput (``test_throughput``, scans x conditions per minute) and the projected time of
+    the study's 155 scans x 4 conditions (``projected_test_155x4``, target < 2 min).
+
+    Args:
+        device: Where to run the model.
+        datamodule: From :func:`make_datamodule` with ``condition_preset="study"``.
+        model: A ``LesionSegmenter`` (trained or not: the time does not depend on it much,
+            though an empty prediction skips the distance metrics).
+        folder: Scratch folder (``results.csv``).
+        precision: Lightning precision.
+        quick: The small setup of :func:`study_setup` (no target verdict then).
+        **extra: Further fields of both lines.
+
+    Returns:
+        Scans x conditions per minute.
+    """
+    from lesionres.results import ResultsWriter, read_rows
+
+    results = folder / "results.csv"
+    results.unlink(missing_ok=True)
+    trainer = make_trainer(device, precision, folder, callbacks=[ResultsWriter(str(results))])
+    start = time.perf_counter()
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    seconds = time.perf_counter() - start
+    rows = read_rows(results)
+    failed = sum(1 for row in rows if row.get("error"))
+    per_minute = 60 * len(rows) / seconds
+    _, shape, _, _ = study_setup(quick)
+    common = {
+        "rows": len(rows),
+        "failed_rows": failed,
+        "scans": len(datamodule.records["test"]),
+        "conditions": [c.name for c in datamodule.conditions],
+        "precision": precision,
+        "workers": datamodule.hparams.num_workers,
+        "seconds": round(seconds, 3),
+        "spacing_mm": datamodule.hparams.synthetic_spacing,
+        **extra,
+    }
+    emit(
+        "test_throughput", per_minute, "scans x conditions/min", device=device,
+        shape=(1, 1, *shape), note="all metrics, predictions scored on the native grid",
+        **common,
+    )
+    minutes = STUDY_TEST_ROWS / per_minute
+    emit(
+        "projected_test_155x4", minutes, "min", device=device, shape=(1, 1, *shape),
+        target="< 2 min on one GPU box", meets_target=minutes < 2 if shape == STUDY_SHAPE else None,
+        **common,
+    )
+    return per_minute
+
+
+def default_precision(device: torch.device) -> str:
+    """The study's ``bf16-mixed`` on a GPU; ``32-true`` on a CPU (bf16 is slow there)."""
+    return "bf16-mixed" if device.type == "cuda" else "32-true"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate data, fit (and ``--test``), print JSON lines; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--quick", action="store_true", help="4 mm volumes, small U-Net, 3 epochs")
+    parser.add_argument(
+        "--subjects", type=int, default=None, help="synthetic subjects (quick 10, else 24)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (quick 3, else 4)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="loader workers (default: cores - 1, at most 8)"
+    )
+    parser.add_argument(
+        "--precision", default=None, help="Lightning precision (cuda bf16-mixed, cpu 32-true)"
+    )
+    parser.add_argument(
+        "--step-ms", type=float, default=None, help="full-volume step (ms) for the projection"
+    )
+    parser.add_argument("--compile", action="store_true", help="LesionSegmenter(compile=True)")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="LesionSegmenter(channels_last=True)"
+    )
+    parser.add_argument(
+        "--test", action="store_true",
+        help="also time `test` of the fitted model on the test split under the study's 4 "
+        "conditions, all metrics (test_throughput, projected_test_155x4)",
+    )
+    parser.add_argument(
+        "--data", default=None,
+        help="keep the synthetic dataset in this folder (generated on first use with this run's "
+        "--subjects and spacing, reused as is afterwards)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args, device = parse_device_args(parser, argv)
+    workers = args.workers
+    if workers is None:
+        workers = max(1, min(8, (os.cpu_count() or 2) - 1))
+    precision = args.precision or default_precision(device)
+    with tempfile.TemporaryDirectory(prefix="bench-fit-") as tmp:
+        root = Path(args.data).expanduser() if args.data else Path(tmp) / "synthetic"
+        datamodule = make_datamodule(
+            root, Path(tmp) / "cache", quick=args.quick,
+            subjects=args.subjects or (10 if args.quick else 24), workers=workers,
+            seed=args.seed, condition_preset="study" if args.test else "none",
+        )
+        prepare(datamodule, device)
+        fit = run_fit(
+            device, datamodule, Path(tmp), quick=args.quick,
+            epochs=args.epochs or (3 if args.quick else 4), precision=precision,
+            compile=args.compile, channels_last=args.channels_last,
+        )
+        if args.test:
+            run_test(device, datamodule, fit["model"], Path(tmp), precision, args.quick)
+    if args.step_ms:
+        step_ms, basis = args.step_ms, "--step-ms"
+    elif args.quick:
+        step_ms, basis = fit["step_ms"], "quick fit's own step (not the study's volume)"
+    else:
+        step_ms, basis = fit["step_ms"], "this fit's median step at the study's 208x240x192"
+    project_study(
+        device, step_ms, fit["data_wait_share"], fit["validation_ms"],
+        basis=basis + ("; validation from the quick fit (small volumes)" if args.quick else ""),
+        full=bool(args.step_ms) or not args.quick,
     )
     return 0
 

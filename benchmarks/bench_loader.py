@@ -25,8 +25,11 @@ part of the timing); on a CPU nothing is copied. Throughput is capped by the cor
 numbers measured on the same machine with the same ``--workers``. DESIGN.md's anchor: the
 TorchIO pipeline delivers 11.5 volumes/s with 15 workers on 16 cores.
 
+``--workers 0 8 15`` measures each worker count in turn (each with a fresh cache, so each
+has its own pass 1 of misses); every line carries its ``workers``.
+
 Run: ``python benchmarks/bench_loader.py [--quick] [--device cpu|cuda] [--volumes K]
-[--workers N] [--passes P]``.
+[--workers N [N ...]] [--passes P]``.
 """
 
 from __future__ import annotations
@@ -35,20 +38,25 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from _common import ATLAS_SHAPE, emit, resolve_device, synchronize, write_volumes
+from _common import ATLAS_SHAPE, emit, resolve_device, synchronize, time_left, write_volumes
 from torch.utils.data import DataLoader
+
+__all__ = ["GRID_SHAPE", "compare", "main", "run"]
 
 GRID_SHAPE = (208, 240, 192)
 
 
-def _cached_loader(records, cache_dir: Path, workers: int, pin: bool) -> DataLoader:
+def _cached_loader(
+    records, cache_dir: Path, workers: int, pin: bool, grid: tuple[int, int, int]
+) -> DataLoader:
     from lesionres.data.datasets import PreprocessedCache, VolumeDataset
     from lesionres.data.grid import ModelGrid
 
-    cache = PreprocessedCache(cache_dir, ModelGrid((1.0, 1.0, 1.0), GRID_SHAPE))
+    cache = PreprocessedCache(cache_dir, ModelGrid((1.0, 1.0, 1.0), grid))
     return DataLoader(
         VolumeDataset(records, cache),
         batch_size=1,
@@ -59,7 +67,7 @@ def _cached_loader(records, cache_dir: Path, workers: int, pin: bool) -> DataLoa
     )
 
 
-def _torchio_loader(records, workers: int, pin: bool, shape: tuple[int, int, int]) -> DataLoader:
+def _torchio_loader(records, workers: int, pin: bool, grid: tuple[int, int, int]) -> DataLoader:
     import torchio as tio
 
     subjects = [
@@ -68,7 +76,7 @@ def _torchio_loader(records, workers: int, pin: bool, shape: tuple[int, int, int
         )
         for r in records
     ]
-    transform = tio.Compose([tio.ZNormalization(), tio.CropOrPad(shape)])
+    transform = tio.Compose([tio.ZNormalization(), tio.CropOrPad(grid)])
     dataset = tio.SubjectsDataset(subjects, transform=transform)
     loader_class = getattr(tio, "SubjectsLoader", DataLoader)  # torchio >= 0.20 wants its own
     return loader_class(
@@ -105,6 +113,114 @@ def _run_passes(loader: DataLoader, passes: int, device: torch.device) -> list[t
     return results
 
 
+def compare(
+    records: list,
+    workers: int,
+    passes: int,
+    device: torch.device,
+    cache_dir: Path,
+    shape: tuple[int, int, int] = ATLAS_SHAPE,
+    grid: tuple[int, int, int] = GRID_SHAPE,
+) -> float:
+    """Time TorchIO (the baseline) then the cached pipeline (fresh cache) with ``workers``.
+
+    Prints one line per pass and pipeline and the ``loader_speedup`` line.
+
+    Returns:
+        The speed-up: cached last pass over TorchIO's last pass (volumes/s ratio).
+    """
+    pin = device.type == "cuda"
+    common = {"volumes": len(records), "workers": workers, "grid": list(grid)}
+    tio_passes = _run_passes(_torchio_loader(records, workers, pin, grid), passes, device)
+    for index, (seconds, count) in enumerate(tio_passes, start=1):
+        emit(
+            f"torchio_pass{index}", count / seconds, "volumes/s", device=device,
+            shape=shape, higher_is_better=True, seconds=round(seconds, 3), **common,
+        )
+    cached = _cached_loader(records, cache_dir, workers, pin, grid)
+    cache_passes = _run_passes(cached, passes, device)
+    baseline_seconds, baseline_count = tio_passes[-1]
+    baseline = (f"torchio_pass{passes}", baseline_count / baseline_seconds)
+    for index, (seconds, count) in enumerate(cache_passes, start=1):
+        emit(
+            f"lesionres_cache_pass{index}", count / seconds, "volumes/s", device=device,
+            shape=shape, baseline=baseline, higher_is_better=True,
+            seconds=round(seconds, 3),
+            note="cache misses: read .nii.gz, preprocess, write .npy" if index == 1
+            else "cache hits: memory-mapped .npy",
+            **common,
+        )
+    seconds, count = cache_passes[-1]
+    speedup = (count / seconds) / baseline[1]
+    emit(
+        "loader_speedup", speedup, "x", device=device,
+        shape=shape, baseline=baseline[0],
+        ratio_vs_baseline=round(speedup, 3),
+        lesionres_volumes_per_s=round(count / seconds, 2),
+        torchio_volumes_per_s=round(baseline[1], 2),
+        target=">= 10x (cache hits vs TorchIO, same workers)", **common,
+    )
+    return speedup
+
+
+def run(
+    device: torch.device,
+    volumes: int,
+    workers: Sequence[int],
+    passes: int = 3,
+    shape: tuple[int, int, int] = ATLAS_SHAPE,
+    grid: tuple[int, int, int] = GRID_SHAPE,
+    seed: int = 0,
+    distinct: int | None = None,
+    tmp: str | None = None,
+    deadline: float | None = None,
+) -> dict[int, float]:
+    """Write the volumes into a temporary folder and :func:`compare` per worker count.
+
+    Args:
+        device: ``cuda`` pins and copies each batch to the GPU inside the timing.
+        volumes: Files per pass.
+        workers: Loader worker counts, measured in this order.
+        passes: Passes per pipeline (at least 2: the first of the cache fills it).
+        shape: Volume shape written.
+        grid: Model grid both pipelines pad (or crop) to.
+        seed: Random seed of the volumes.
+        distinct: Different volumes generated; the others are file copies (see
+            :func:`_common.write_volumes`).
+        tmp: Parent folder of the temporary folder (default: the system's).
+        deadline: ``time.monotonic()`` after which the remaining worker counts are skipped.
+
+    Returns:
+        ``{workers: speed-up}`` of the worker counts measured.
+    """
+    from lesionres.data.layouts import SubjectRecord
+
+    passes = max(2, passes)
+    speedups = {}
+    with tempfile.TemporaryDirectory(dir=tmp, prefix="bench-loader-") as folder:
+        start = time.perf_counter()
+        written = write_volumes(Path(folder) / "nifti", volumes, shape, seed, distinct)
+        write_s = time.perf_counter() - start
+        files = [p for _, image, mask in written for p in (image, mask)]
+        megabytes = sum(p.stat().st_size for p in files) / 2**20
+        records = [SubjectRecord(sid, image, mask, "atlas", "R001") for sid, image, mask in written]
+        emit(
+            "write_nifti", volumes / write_s, "volumes/s", device=device, shape=shape,
+            nifti_mib_total=round(megabytes, 1), volumes=volumes, distinct=distinct or volumes,
+            note="setup: synthetic .nii.gz written with nibabel (copies count as written)",
+        )
+        for count in workers:
+            if time_left(deadline) <= 0:
+                emit(
+                    "loader_speedup", float("nan"), "x", device=device, shape=shape,
+                    workers=count, skipped="time budget",
+                )
+                continue
+            cache_dir = Path(folder) / f"cache-w{count}"
+            speedups[count] = compare(records, count, passes, device, cache_dir, shape, grid)
+    return speedups
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the volumes, time both pipelines, print JSON lines; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -112,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="8 volumes, 2 passes")
     parser.add_argument("--volumes", type=int, default=None, help="volumes written (default 32)")
     parser.add_argument(
-        "--workers", type=int, default=None, help="loader workers (default: cores - 1, at least 1)"
+        "--workers", type=int, nargs="+", default=None,
+        help="loader workers, one or more counts (default: cores - 1, at least 1)",
     )
     parser.add_argument("--passes", type=int, default=None, help="passes per pipeline (default 3)")
     parser.add_argument("--seed", type=int, default=0)
@@ -120,58 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         "--tmp", default=None, help="folder for the volumes (default: a temp folder)"
     )
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    volumes = args.volumes or (8 if args.quick else 32)
-    passes = max(2, args.passes or (2 if args.quick else 3))
-    workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 2) - 1)
-    pin = device.type == "cuda"
-
-    from lesionres.data.layouts import SubjectRecord
-
-    with tempfile.TemporaryDirectory(dir=args.tmp, prefix="bench-loader-") as tmp:
-        start = time.perf_counter()
-        written = write_volumes(Path(tmp) / "nifti", volumes, ATLAS_SHAPE, args.seed)
-        write_s = time.perf_counter() - start
-        files = [p for _, image, mask in written for p in (image, mask)]
-        megabytes = sum(p.stat().st_size for p in files) / 2**20
-        records = [SubjectRecord(sid, image, mask, "atlas", "R001") for sid, image, mask in written]
-        common = {"volumes": volumes, "workers": workers, "grid": list(GRID_SHAPE)}
-        emit(
-            "write_nifti", volumes / write_s, "volumes/s", device=device, shape=ATLAS_SHAPE,
-            nifti_mib_total=round(megabytes, 1),
-            note="setup: synthetic .nii.gz written with nibabel",
-            **common,
-        )
-
-        tio_passes = _run_passes(_torchio_loader(records, workers, pin, GRID_SHAPE), passes, device)
-        for index, (seconds, count) in enumerate(tio_passes, start=1):
-            emit(
-                f"torchio_pass{index}", count / seconds, "volumes/s", device=device,
-                shape=ATLAS_SHAPE, higher_is_better=True, seconds=round(seconds, 3), **common,
-            )
-        cache_passes = _run_passes(
-            _cached_loader(records, Path(tmp) / "cache", workers, pin), passes, device
-        )
-        baseline_seconds, baseline_count = tio_passes[-1]
-        baseline = (f"torchio_pass{passes}", baseline_count / baseline_seconds)
-        for index, (seconds, count) in enumerate(cache_passes, start=1):
-            emit(
-                f"lesionres_cache_pass{index}", count / seconds, "volumes/s", device=device,
-                shape=ATLAS_SHAPE, baseline=baseline, higher_is_better=True,
-                seconds=round(seconds, 3),
-                note="cache misses: read .nii.gz, preprocess, write .npy" if index == 1
-                else "cache hits: memory-mapped .npy",
-                **common,
-            )
-        seconds, count = cache_passes[-1]
-        emit(
-            "loader_speedup", (count / seconds) / baseline[1], "x", device=device,
-            shape=ATLAS_SHAPE, baseline=baseline[0],
-            ratio_vs_baseline=round((count / seconds) / baseline[1], 3),
-            lesionres_volumes_per_s=round(count / seconds, 2),
-            torchio_volumes_per_s=round(baseline[1], 2),
-            target=">= 10x (cache hits vs TorchIO, same workers)", **common,
-        )
+    run(
+        resolve_device(args.device),
+        volumes=args.volumes or (8 if args.quick else 32),
+        workers=args.workers or [max(1, (os.cpu_count() or 2) - 1)],
+        passes=args.passes or (2 if args.quick else 3),
+        seed=args.seed,
+        tmp=args.tmp,
+    )
     return 0
 
 

@@ -20,10 +20,14 @@ Each model runs in the variants
 Warm-up steps are excluded; every timed step is bracketed by ``torch.cuda.synchronize`` on a
 GPU; ``torch.backends.cudnn.benchmark`` is on for CUDA. Each line reports the median step in
 ms (``value``) and all timed steps (``times_ms``); on CUDA also ``peak_mem_gib``
-(``torch.cuda.max_memory_allocated`` during that variant's steps). CPU memory is not reported:
+(``torch.cuda.max_memory_allocated`` during that variant's steps; for inference after the
+gradients and the optimizer state are freed). CPU memory is not reported:
 the process' peak RSS only grows, so a per-variant number would mislead.
 
 Inference (``infer_*``): ``model.eval()`` under ``torch.no_grad()``, one volume per call.
+
+MONAI runs first in each variant, so our lines carry ``baseline`` and ``ratio_vs_baseline``
+(MONAI's median / ours: how many times faster ours is in that same variant).
 
 Summary lines: ``train_step_best`` / ``inference_best`` give each model's fastest variant and
 ``ratio_vs_baseline`` = MONAI's best / ours' best (how many times faster ours is; target >= 3
@@ -46,7 +50,9 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from _common import emit, parse_device_args, timed_ms
+from _common import emit, error_text, parse_device_args, time_left, timed_ms
+
+__all__ = ["FULL_SHAPE", "VARIANTS", "build_model", "main", "measure", "run", "select_variants"]
 
 FULL_SHAPE = (208, 240, 192)
 QUICK_CPU_SHAPE = (48, 48, 48)
@@ -84,9 +90,31 @@ def _prepare(model: torch.nn.Module, device: torch.device, variant: str, x: torc
 
 
 def measure(
-    name: str, variant: str, shape: tuple[int, int, int], device: torch.device, args
+    name: str,
+    variant: str,
+    shape: tuple[int, int, int],
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    note: str = "",
+    baseline: tuple[str, tuple[float, float]] | None = None,
 ) -> tuple[float, float] | None:
-    """Time one model/variant: training step and inference; print two lines, return medians."""
+    """Time one model/variant: training step and inference; print two lines.
+
+    Args:
+        name: ``ours`` or ``monai``.
+        variant: One of :data:`VARIANTS`.
+        shape: Volume shape (batch 1, one channel).
+        device: Where to run.
+        steps: Timed steps.
+        warmup: Untimed steps first (two more for ``torch.compile``).
+        note: Added to each line (what the shape stands for).
+        baseline: ``(variant name, (train ms, inference ms))`` of the baseline model measured
+            in the same run: adds ``ratio_vs_baseline`` to both lines.
+
+    Returns:
+        Median training-step and inference ms, or ``None`` when the variant failed.
+    """
     torch.manual_seed(0)
     x = torch.randn(1, 1, *shape, device=device)
     y = (torch.rand(1, 1, *shape, device=device) > 0.98).float()
@@ -105,35 +133,130 @@ def measure(
         with torch.no_grad(), _autocast(device, variant):
             runner(x)
 
-    common = {"model": name, "variant": variant, "steps": args.steps, "warmup": args.warmup}
-    if args.shape_note:
-        common["note"] = args.shape_note
-    warmup = args.warmup + (2 if variant.endswith("_compile") else 0)
+    common = {"model": name, "variant": variant, "steps": steps, "warmup": warmup}
+    if note:
+        common["note"] = note
+    warmup += 2 if variant.endswith("_compile") else 0
+    grid = (1, 1, *shape)
     try:
         model.train()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        train_ms, train_times = timed_ms(train_step, device, args.steps, warmup)
+        train_ms, train_times = timed_ms(train_step, device, steps, warmup)
         memory = {}
         if device.type == "cuda":
             memory["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
         emit(
-            f"train_step_{name}_{variant}", train_ms, "ms", device=device, shape=(1, 1, *shape),
+            f"train_step_{name}_{variant}", train_ms, "ms", device=device, shape=grid,
+            baseline=(f"train_step_{baseline[0]}", baseline[1][0]) if baseline else None,
             times_ms=[round(t, 2) for t in train_times], **memory, **common,
         )
         model.eval()
-        infer_ms, infer_times = timed_ms(infer, device, args.steps, max(1, warmup))
+        # inference holds no gradients or optimizer state: free them so its peak is its own
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.state.clear()
+        memory = {}
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        infer_ms, infer_times = timed_ms(infer, device, steps, max(1, warmup))
+        if device.type == "cuda":
+            memory["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
         emit(
-            f"infer_{name}_{variant}", infer_ms, "ms", device=device, shape=(1, 1, *shape),
-            times_ms=[round(t, 2) for t in infer_times], **common,
+            f"infer_{name}_{variant}", infer_ms, "ms", device=device, shape=grid,
+            baseline=(f"infer_{baseline[0]}", baseline[1][1]) if baseline else None,
+            times_ms=[round(t, 2) for t in infer_times], **memory, **common,
         )
     except Exception as error:  # noqa: BLE001 - out of memory, no compiler: report, go on
         emit(
-            f"train_step_{name}_{variant}", float("nan"), "ms", device=device, shape=(1, 1, *shape),
-            error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}", **common,
+            f"train_step_{name}_{variant}", float("nan"), "ms", device=device, shape=grid,
+            error=error_text(error), **common,
         )
         return None
     return train_ms, infer_ms
+
+
+def run(
+    device: torch.device,
+    shape: tuple[int, int, int] = FULL_SHAPE,
+    variants: list[str] | tuple[str, ...] = VARIANTS,
+    steps: int = 10,
+    warmup: int = 3,
+    note: str = "",
+    deadline: float | None = None,
+    compile_needs_s: float = 0.0,
+) -> dict[str, dict[str, tuple[float, str]]]:
+    """Time both models in every variant (MONAI first, so our lines carry the ratio).
+
+    Args:
+        device: Where to run.
+        shape: Volume shape.
+        variants: Which of :data:`VARIANTS`, in this order.
+        steps: Timed steps per variant.
+        warmup: Untimed steps per variant.
+        note: Added to each line (what the shape stands for).
+        deadline: ``time.monotonic()`` after which the remaining measurements are skipped
+            (each skip is a line with ``skipped``).
+        compile_needs_s: Seconds that must be left to start compiling one model.
+
+    Returns:
+        ``{"train"|"infer": {model: (best median ms, its variant)}}``.
+    """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    best: dict[str, dict[str, tuple[float, str]]] = {"train": {}, "infer": {}}
+    extra = {"note": note} if note else {}
+    for variant in variants:
+        compiled = variant.endswith("_compile")
+        results: dict[str, tuple[float, float] | None] = {}
+        # MONAI first, so our line carries the ratio; but compiling takes a minute per model,
+        # and with a budget ours is the one worth compiling first
+        for name in ("ours", "monai") if compiled and deadline is not None else ("monai", "ours"):
+            if time_left(deadline) <= (compile_needs_s if compiled else 0.0):
+                emit(
+                    f"train_step_{name}_{variant}", float("nan"), "ms", device=device,
+                    shape=(1, 1, *shape), model=name, variant=variant,
+                    skipped=f"time budget: {max(0.0, time_left(deadline)):.0f} s left", **extra,
+                )
+                continue
+            monai = results.get("monai")
+            results[name] = measure(
+                name, variant, shape, device, steps, warmup, note,
+                baseline=(f"monai_{variant}", monai) if name == "ours" and monai else None,
+            )
+            gc.collect()  # the model and its optimizer died with measure(): free their memory
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        for name, result in results.items():
+            for kind, value in zip(("train", "infer"), result or (), strict=False):
+                if name not in best[kind] or value < best[kind][name][0]:
+                    best[kind][name] = (value, variant)
+    for kind, label in (("train", "train_step_best"), ("infer", "inference_best")):
+        if {"ours", "monai"} <= best[kind].keys():
+            (ours, ours_variant), (monai, monai_variant) = best[kind]["ours"], best[kind]["monai"]
+            emit(
+                label, ours, "ms", device=device, shape=(1, 1, *shape),
+                baseline=(f"monai_{monai_variant}", monai), ours_variant=ours_variant,
+                monai_best_ms=round(monai, 3), monai_variant=monai_variant,
+                variants=list(variants), target=">= 3x vs MONAI BasicUNet's best (training step)"
+                if kind == "train" else None, **extra,
+            )
+    return best
+
+
+def select_variants(
+    variants: list[str], device: torch.device, quick: bool, no_compile: bool = False
+) -> list[str]:
+    """``variants`` less ``bf16_compile`` where it is not wanted (with a ``skipped`` line):
+    ``--no-compile``, or ``--quick`` on a CPU (compiling takes minutes there)."""
+    variants = list(variants)
+    if "bf16_compile" in variants and (no_compile or (quick and device.type == "cpu")):
+        variants.remove("bf16_compile")
+        emit(
+            "train_step_bf16_compile", float("nan"), "ms", device=device, shape=None,
+            skipped="--no-compile" if no_compile else "--quick on CPU: compiling takes minutes",
+        )
+    return variants
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,50 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     args, device = parse_device_args(parser, argv)
-    args.steps = args.steps or (2 if args.quick else 10)
-    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
-    args.shape_note = ""
+    note = ""
     if args.shape:
         shape = tuple(args.shape)
     elif args.quick and device.type == "cpu":
         shape = QUICK_CPU_SHAPE
-        args.shape_note = "--quick on CPU: 48^3 instead of the study's 208x240x192"
+        note = "--quick on CPU: 48^3 instead of the study's 208x240x192"
     else:
         shape = FULL_SHAPE
-    variants = list(args.variants)
-    if "bf16_compile" in variants and (args.no_compile or (args.quick and device.type == "cpu")):
-        variants.remove("bf16_compile")
-        emit(
-            "train_step_bf16_compile", float("nan"), "ms", device=device, shape=(1, 1, *shape),
-            skipped="--no-compile" if args.no_compile
-            else "--quick on CPU: compiling takes minutes",
-        )
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-    best: dict[str, dict[str, tuple[float, str]]] = {"train": {}, "infer": {}}
-    for variant in variants:
-        for name in ("ours", "monai"):
-            result = measure(name, variant, shape, device, args)
-            gc.collect()  # the model and its optimizer died with measure(): free their memory
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            if result is None:
-                continue
-            for kind, value in zip(("train", "infer"), result, strict=True):
-                if name not in best[kind] or value < best[kind][name][0]:
-                    best[kind][name] = (value, variant)
-    for kind, label in (("train", "train_step_best"), ("infer", "inference_best")):
-        if {"ours", "monai"} <= best[kind].keys():
-            (ours, ours_variant), (monai, monai_variant) = best[kind]["ours"], best[kind]["monai"]
-            emit(
-                label, ours, "ms", device=device, shape=(1, 1, *shape),
-                baseline=(f"monai_{monai_variant}", monai), ours_variant=ours_variant,
-                monai_best_ms=round(monai, 3), monai_variant=monai_variant,
-                variants=variants, target=">= 3x vs MONAI BasicUNet's best (training step)"
-                if kind == "train" else None,
-                **({"note": args.shape_note} if args.shape_note else {}),
-            )
+    run(
+        device, shape, select_variants(args.variants, device, args.quick, args.no_compile),
+        steps=args.steps or (2 if args.quick else 10),
+        warmup=args.warmup if args.warmup is not None else (1 if args.quick else 3),
+        note=note,
+    )
     return 0
 
 
