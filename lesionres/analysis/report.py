@@ -276,7 +276,7 @@ def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
     out["mean a / b"] = [
         f"{_fmt(a)} / {_fmt(b)}" for a, b in zip(comp["mean_a"], comp["mean_b"], strict=True)
     ]
-    out["median diff [95% CI]"] = [
+    out["Hodges-Lehmann [95% CI]"] = [
         f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
         for m, lo, hi in zip(comp["median_diff"], comp["ci_low"], comp["ci_high"], strict=True)
     ]
@@ -360,9 +360,18 @@ def _methods_paragraph(opts: _Options, has_unpaired: bool, has_friedman: bool) -
         )
     text += (
         "Effect sizes are rank-biserial correlations (matched-pairs for the signed-rank test), "
-        "positive when the first condition scores higher; the median difference (the "
-        "Hodges-Lehmann shift for independent cohorts) is reported with a 95% percentile "
-        f"bootstrap confidence interval ({opts.n_boot} resamples, seed {opts.seed}). p-values were "
+        "positive when the first condition scores higher. Each difference is estimated as the "
+        "test sees it: the Hodges-Lehmann pseudomedian of the paired differences (the median of "
+        "their Walsh averages, over the differences the signed-rank test ranks)"
+    )
+    if has_unpaired:
+        text += (
+            " and, between cohorts, the Hodges-Lehmann shift (the median of all between-cohort "
+            "differences; each cohort resampled on its own)"
+        )
+    text += (
+        ", with a 95% percentile bootstrap confidence interval (pairs resampled together; "
+        f"{opts.n_boot} resamples, seed {opts.seed}). p-values were "
         f"adjusted across all pairwise comparisons with {corr}, at alpha = {opts.alpha}. Scans "
         "whose evaluation failed, and pairs with a missing value, were excluded and are "
         "reported. Analyses used lesionres.analysis with SciPy."
@@ -377,9 +386,14 @@ _CONVENTIONS = """\
 - **Paired effect size**: matched-pairs rank-biserial r = (W+ - W-) / (W+ + W-), ranks of
   |a - b| over the nonzero differences (Kerby 2014). r = 1: every nonzero difference favours a.
 - **Unpaired effect size**: r = 2 U_a / (n_a n_b) - 1 (Wendt 1972); equals P(a > b) - P(a < b).
-- **Median difference**: paired, the median of the per-scan differences a - b; unpaired, the
-  Hodges-Lehmann shift (median of all n_a x n_b differences a_i - b_j). 95% CI: percentile
-  bootstrap (pairs resampled together; cohorts resampled independently).
+- **Location estimate** (`median_diff`, "Hodges-Lehmann" in the tables): the estimate of the
+  quantity each test is about, so it and the p-value speak of the same thing. Paired: the
+  Hodges-Lehmann pseudomedian of d = a - b, the median of the Walsh averages (d_i + d_j) / 2,
+  i <= j, over the differences the signed-rank test ranks (nonzero ones for 'wilcox'). Unpaired:
+  the Hodges-Lehmann shift (median of all n_a x n_b differences a_i - b_j). 95% CI: percentile
+  bootstrap of the same estimate (pairs resampled together; cohorts resampled independently).
+  The plain median of the paired differences is `median_of_diffs` in `comparisons.csv`: it can
+  be 0 while most nonzero differences go one way.
 - **p-values**: two-sided. `p_method` in `comparisons.csv` names the method of each row: exact
   (n <= 50 pairs, no ties, no zero differences), exact permutation over all 2^n sign flips
   (n <= 13 with ties or zeros), or the normal approximation with tie-corrected variance (no

@@ -21,11 +21,17 @@ Conventions (stated once here, repeated in the report):
     ``|a - b|`` over the nonzero differences only (whatever ``zero_method`` the test used);
   - unpaired: ``r = 2 U_a / (n_a n_b) - 1`` (Wendt 1972), ``U_a`` the Mann-Whitney U of a.
 
-* ``median_diff``: paired, the median of the per-scan differences ``a - b`` (zeros included);
-  unpaired, the Hodges-Lehmann shift, the median of all ``n_a * n_b`` differences
-  ``a_i - b_j`` (the location shift the Mann-Whitney test is about; a difference of the two
-  medians is also reported, as ``median_a - median_b``). Its 95% CI is a seeded percentile
-  bootstrap (pairs resampled together; the two cohorts resampled independently).
+* ``median_diff`` is the Hodges-Lehmann estimate that belongs to the row's test (the location
+  the p-value is about, not another quantity): paired, the pseudomedian of the per-scan differences
+  ``d = a - b``, the median of the ``n (n + 1) / 2`` Walsh averages ``(d_i + d_j) / 2``,
+  ``i <= j``, over the differences the test ranks (the nonzero ones under
+  ``zero_method="wilcox"``, the default, or 0 when all are zero; every one under ``"pratt"``
+  and ``"zsplit"``): the shift the signed-rank test is about. Unpaired, the
+  Hodges-Lehmann shift, the median of all ``n_a * n_b`` differences ``a_i - b_j`` (the shift
+  the Mann-Whitney test is about). Its 95% CI is a seeded percentile bootstrap of the same
+  estimate (pairs resampled together; the two cohorts resampled independently). The plain
+  median of the paired differences is kept as ``median_of_diffs`` (it can be 0 while the test
+  finds a shift); a difference of the two medians is ``median_a - median_b``.
 * p-values are two-sided. The method follows scipy's own ``"auto"`` rule, made explicit and
   written into ``p_method``: Wilcoxon exact when n <= 50 with no ties and no zero
   differences; with ties or zeros and n <= 13 an exhaustive sign-flip permutation test (all
@@ -40,7 +46,7 @@ Conventions (stated once here, repeated in the report):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any, Literal
 
@@ -112,6 +118,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "median_b",
     "median_diff",
     "median_diff_method",
+    "median_of_diffs",
     "ci_low",
     "ci_high",
     "statistic",
@@ -138,12 +145,11 @@ _CORRECTIONS = ("holm", "fdr_bh")
 _PARTIALS = ("error", "intersect")
 _WILCOXON = "Wilcoxon signed-rank"
 _MWU = "Mann-Whitney U"
-_PAIRED_MEDIAN = "median of paired differences a-b"
+_PAIRED_MEDIAN = "Hodges-Lehmann pseudomedian of a-b (median of Walsh averages)"
 _HL_MEDIAN = "Hodges-Lehmann shift (median of all a_i-b_j)"
 _RBC_PAIRED = "matched-pairs rank-biserial (W+ - W-)/(W+ + W-); >0: a larger"
 _RBC_UNPAIRED = "rank-biserial 2U_a/(n_a n_b) - 1; >0: a larger"
-_BOOT_CHUNK_CELLS = 4_000_000  # bootstrap work arrays are chunked to stay around 32 MB
-_HL_CHUNK_CELLS = 250_000
+_HL_CHUNK_CELLS = 100_000  # bootstrap weight arrays are chunked to stay in cache
 
 
 # --------------------------------------------------------------------------- table helpers
@@ -353,22 +359,96 @@ def adjust_pvalues(p: Sequence[float] | np.ndarray, method: Correction = "holm")
 # --------------------------------------------------------------------------- bootstrap
 
 
-def _bootstrap_median(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile 95% CI of the median of ``d``, resampling values with replacement.
+def _count_vectors(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``rng.integers(0, n, (n_boot, n))`` resample indices and return them as counts.
 
-    All resample indices are drawn up front (``rng.integers(0, n, (n_boot, n))``), so the
-    result does not depend on how the work is chunked.
+    Row ``k`` counts how often each original value is in resample ``k``: a resample's
+    statistic that depends only on the multiset of values can be computed from it.
+    """
+    idx = rng.integers(0, n, size=(n_boot, n))
+    rows = np.arange(n_boot)[:, None]
+    counts = np.bincount((idx + rows * n).ravel(), minlength=n_boot * n).reshape(n_boot, n)
+    return counts.astype(np.int32)  # products of two counts stay < n**2
+
+
+def _weighted_medians(
+    sorted_values: np.ndarray, weights: Callable[[int, int], np.ndarray], n_boot: int
+) -> np.ndarray:
+    """The median of each resample, read from its weights on the sorted original values.
+
+    Args:
+        sorted_values: the original sample's values (differences or Walsh averages), sorted.
+        weights: ``weights(start, stop)`` gives resamples ``start:stop`` as integer weights,
+            one per sorted value (how often the resample holds that value); every row sums to
+            ``sorted_values.size``.
+        n_boot: number of resamples.
+
+    Returns:
+        One median per resample, equal to ``np.median`` of the resample's values (exact: the
+        middle ranks are found in the cumulative weight, nothing is re-sorted).
+    """
+    total = sorted_values.size
+    pos_lo, pos_hi = (total + 1) // 2, total // 2 + 1  # 1-based ranks of the middle element(s)
+    chunk = max(1, _HL_CHUNK_CELLS // total)  # small chunks stay in cache: measured 2-3x faster
+    meds = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        cum = np.cumsum(weights(start, stop), axis=1)
+        for r, row in enumerate(cum):
+            lo_i, hi_i = np.searchsorted(row, pos_lo), np.searchsorted(row, pos_hi)
+            meds[start + r] = 0.5 * (sorted_values[lo_i] + sorted_values[hi_i])
+    return meds
+
+
+def _percentile_ci(boot: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _walsh_averages(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``n (n + 1) / 2`` Walsh averages ``(d_i + d_j) / 2``, ``i <= j``, with ``i``, ``j``."""
+    i, j = np.triu_indices(d.size)
+    return (d[i] + d[j]) / 2, i, j
+
+
+def _pseudomedian(d: np.ndarray) -> float:
+    """Hodges-Lehmann one-sample estimate: the median of the Walsh averages of ``d``.
+
+    It is the shift ``theta`` at which the signed-rank statistic of ``d - theta`` balances
+    (W+ = W-): the location the Wilcoxon signed-rank test is about, so its sign agrees with
+    the test's (the plain median of ``d`` can be 0 while the test finds a shift).
+    """
+    return float(np.median(_walsh_averages(d)[0])) if d.size else np.nan
+
+
+def _bootstrap_pseudomedian(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile 95% CI of the Hodges-Lehmann pseudomedian, resampling pairs with replacement.
+
+    Resample indices are drawn up front (``rng.integers(0, n, (n_boot, n))``); each bootstrap
+    value equals the median of the Walsh averages of ``d[idx[k]]``. It is computed without
+    building them: with ``c`` the resample's count vector, the Walsh average of original
+    values ``i < j`` appears ``c_i * c_j`` times and ``(d_i + d_i) / 2`` appears
+    ``c_i (c_i + 1) / 2`` times (index pairs ``p <= q`` of the resample that both point at
+    ``i``), so the median is read from the weighted cumulative count of the original sorted
+    Walsh averages (exact; the weights always sum to ``n (n + 1) / 2``).
     """
     n = d.size
     if n == 0 or n_boot <= 0:
         return np.nan, np.nan
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    chunk = max(1, _BOOT_CHUNK_CELLS // n)
-    meds = np.concatenate(
-        [np.median(d[idx[s : s + chunk]], axis=1) for s in range(0, n_boot, chunk)]
-    )
-    lo, hi = np.percentile(meds, [2.5, 97.5])
-    return float(lo), float(hi)
+    counts = _count_vectors(n, n_boot, np.random.default_rng(seed))
+    walsh, i, j = _walsh_averages(d)
+    order = np.argsort(walsh, kind="stable")
+    i, j = i[order], j[order]
+    same = (i == j).astype(np.int32)
+
+    def weights(start: int, stop: int) -> np.ndarray:
+        c = counts[start:stop]
+        w = c[:, i]
+        w *= c[:, j] + same  # c_i * c_j, or c_i * (c_i + 1) on the diagonal ...
+        w >>= same  # ... halved there (always even)
+        return w
+
+    return _percentile_ci(_weighted_medians(walsh[order], weights, n_boot))
 
 
 def _hodges_lehmann(a: np.ndarray, b: np.ndarray) -> float:
@@ -391,28 +471,15 @@ def _bootstrap_hodges_lehmann(
     if n1 == 0 or n2 == 0 or n_boot <= 0:
         return np.nan, np.nan
     rng = np.random.default_rng(seed)
-    ia = rng.integers(0, n1, size=(n_boot, n1))
-    ib = rng.integers(0, n2, size=(n_boot, n2))
-    rows = np.arange(n_boot)[:, None]
-    ca = np.bincount((ia + rows * n1).ravel(), minlength=n_boot * n1).reshape(n_boot, n1)
-    cb = np.bincount((ib + rows * n2).ravel(), minlength=n_boot * n2).reshape(n_boot, n2)
-    ca, cb = ca.astype(np.int32), cb.astype(np.int32)  # counts products stay < n_a * n_b
+    ca, cb = _count_vectors(n1, n_boot, rng), _count_vectors(n2, n_boot, rng)
     diffs = np.subtract.outer(a, b).ravel()
     order = np.argsort(diffs, kind="stable")
-    sorted_d = diffs[order]
-    total = n1 * n2
-    pos_lo, pos_hi = (total + 1) // 2, total // 2 + 1  # 1-based ranks of the middle element(s)
-    chunk = max(1, _HL_CHUNK_CELLS // total)  # small chunks stay in cache: measured 2-3x faster
-    meds = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        w = (ca[start:stop, :, None] * cb[start:stop, None, :]).reshape(stop - start, total)
-        cum = np.cumsum(w[:, order], axis=1)
-        for r, row in enumerate(cum):
-            lo_i, hi_i = np.searchsorted(row, pos_lo), np.searchsorted(row, pos_hi)
-            meds[start + r] = 0.5 * (sorted_d[lo_i] + sorted_d[hi_i])
-    lo, hi = np.percentile(meds, [2.5, 97.5])
-    return float(lo), float(hi)
+
+    def weights(start: int, stop: int) -> np.ndarray:
+        w = ca[start:stop, :, None] * cb[start:stop, None, :]
+        return w.reshape(stop - start, n1 * n2)[:, order]
+
+    return _percentile_ci(_weighted_medians(diffs[order], weights, n_boot))
 
 
 # --------------------------------------------------------------------------- the two tests
@@ -462,6 +529,9 @@ def _wilcoxon_arrays(
     nonzero = d[d != 0]
     n_nonzero = int(nonzero.size)
     n_zero = n_pairs - n_nonzero
+    # the estimate is over the differences the test ranks: the nonzero ones for 'wilcox'
+    # (unless all are zero: then 0), all of them for 'pratt' / 'zsplit'
+    ranked = nonzero if zero_method == "wilcox" and n_nonzero else d
     notes: list[str] = []
     res: dict[str, Any] = dict(
         design="paired",
@@ -478,12 +548,13 @@ def _wilcoxon_arrays(
         mean_diff=float(d.mean()) if n_pairs else np.nan,
         median_a=float(np.median(a)) if n_pairs else np.nan,
         median_b=float(np.median(b)) if n_pairs else np.nan,
-        median_diff=float(np.median(d)) if n_pairs else np.nan,
+        median_diff=_pseudomedian(ranked),
         median_diff_method=_PAIRED_MEDIAN,
+        median_of_diffs=float(np.median(d)) if n_pairs else np.nan,
         statistic_name="W = min(W+, W-)",
         effect_size_name=_RBC_PAIRED,
     )
-    res["ci_low"], res["ci_high"] = _bootstrap_median(d, n_boot, seed)
+    res["ci_low"], res["ci_high"] = _bootstrap_pseudomedian(ranked, n_boot, seed)
     if n_pairs == 0:
         res.update(statistic=np.nan, p_value=np.nan, p_method="none", effect_size=np.nan)
         notes.append("no complete pairs: no test")
@@ -559,6 +630,7 @@ def _mwu_arrays(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> dict[st
         median_b=float(np.median(b)) if n2 else np.nan,
         median_diff=_hodges_lehmann(a, b) if n1 and n2 else np.nan,
         median_diff_method=_HL_MEDIAN,
+        median_of_diffs=np.nan,  # no pairs, no per-scan differences
         statistic_name="U_a",
         effect_size_name=_RBC_UNPAIRED,
     )
@@ -626,7 +698,7 @@ def paired_test(
         b: metric per scan under condition b.
         zero_method: zero differences: ``"wilcox"`` (drop them, default), ``"pratt"`` (rank
             them, then drop their ranks) or ``"zsplit"`` (split their ranks between W+ and W-).
-        n_boot: bootstrap resamples for the CI of the median difference.
+        n_boot: bootstrap resamples for the CI of the Hodges-Lehmann pseudomedian.
         seed: bootstrap seed.
         name_a: name of a in error messages.
         name_b: name of b in error messages.
@@ -836,7 +908,7 @@ def compare_conditions(
             family gives more power) instead of every pair.
         correction: ``"holm"`` (default) or ``"fdr_bh"``.
         alpha: significance level applied to the adjusted p-values.
-        n_boot: bootstrap resamples for the CI of the median difference.
+        n_boot: bootstrap resamples for the CI of ``median_diff``.
         seed: bootstrap seed (each comparison uses it afresh, so a pair's CI does not depend
             on which other pairs are in the table).
         zero_method: ``"wilcox"``, ``"pratt"`` or ``"zsplit"`` (see :func:`paired_test`).
