@@ -394,6 +394,9 @@ _CONVENTIONS = """\
   bootstrap of the same estimate (pairs resampled together; cohorts resampled independently).
   The plain median of the paired differences is `median_of_diffs` in `comparisons.csv`: it can
   be 0 while most nonzero differences go one way.
+- **Verdicts** ("X higher than Y") take their direction from the test (r and the
+  Hodges-Lehmann estimate), never from the mean: a few scans where X fails badly can pull the
+  mean the other way, and the sentence then says so.
 - **p-values**: two-sided. `p_method` in `comparisons.csv` names the method of each row: exact
   (n <= 50 pairs, no ties, no zero differences), exact permutation over all 2^n sign flips
   (n <= 13 with ties or zeros), or the normal approximation with tie-corrected variance (no
@@ -428,14 +431,20 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
         "Means, medians and n of a paired row are over the scans that enter that test (both "
         "values present), so they can differ slightly between rows.\n"
     )
-    # the report lists only the notes that change how a row reads; the CSV keeps every note
-    key = comp["note"].astype(str).str.contains(_KEY_NOTES)
-    if key.any():
-        out.append("Rows to read with care:\n")
-        for _, r in comp[key].iterrows():
-            who = f"{r['model']}: " if "model" in comp.columns else ""
-            out.append(f"- {who}`{r['condition_a']}` vs `{r['condition_b']}`: {r['note']}.")
-        out.append("")
+    # the report lists only the notes that change how a row reads (the CSV keeps every note),
+    # and the significant rows whose mean points against the test
+    care = []
+    for _, r in comp.iterrows():
+        who = f"{r['model']}: " if "model" in comp.columns else ""
+        pair = f"- {who}`{r['condition_a']}` vs `{r['condition_b']}`: "
+        if re.search(_KEY_NOTES, "" if pd.isna(r["note"]) else str(r["note"])):
+            care.append(f"{pair}{r['note']}.")
+        caveat = _mean_caveat(r, r["condition_a"], r["condition_b"]) if r["significant"] else ""
+        if caveat:
+            higher = r["condition_a"] if _direction(r) > 0 else r["condition_b"]
+            care.append(f"{pair}the test finds `{higher}` higher{caveat}.")
+    if care:
+        out += ["Rows to read with care:\n", *care, ""]
     counts = []
     if (comp["n_dropped_failed"] > 0).any():
         k = int((comp["n_dropped_failed"] > 0).sum())
@@ -473,17 +482,54 @@ def _model_means(df: pd.DataFrame, opts: _Options) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("")
 
 
+def _direction(r: pd.Series) -> float:
+    """+1 if the test finds a higher, -1 if b: the sign of r (W+ vs W-), else of the estimate."""
+    return float(np.sign(r["effect_size"]) or np.sign(r["median_diff"]))
+
+
+def _mean_caveat(r: pd.Series, a: str, b: str) -> str:
+    """``; the mean difference points the other way ...`` when the mean contradicts the test.
+
+    A few scans where the test's winner fails badly can pull the mean the other way (a mean
+    is not what a rank test is about); the verdict stays the test's, the reader is told.
+    """
+    direction, mean_diff = _direction(r), r["mean_diff"]
+    if not (np.isfinite(mean_diff) and mean_diff != 0 and np.sign(mean_diff) == -direction):
+        return ""
+    winner = a if direction > 0 else b
+    return (
+        f"; the mean difference points the other way ({a} - {b} = {mean_diff:+.3g}): "
+        f"a few scans where {winner} is far lower outweigh the rest"
+    )
+
+
+def _adjusted_p_name(opts: _Options) -> str:
+    return "Holm p" if opts.correction == "holm" else "BH-adjusted p"
+
+
 def _model_finding(r: pd.Series, opts: _Options) -> str:
-    """One sentence per (condition, model pair): which model is higher, and is it significant."""
-    a, b, diff = r["model_a"], r["model_b"], r["mean_a"] - r["mean_b"]
+    """One sentence per (condition, model pair): which model the test finds higher, if any.
+
+    The direction is the test's own (the rank-biserial r and the Hodges-Lehmann estimate),
+    never the mean's; a mean that disagrees is reported as such.
+    """
+    a, b = r["model_a"], r["model_b"]
     where = f"`{r['condition']}`"
-    detail = f"mean {_fmt(r['mean_a'])} vs {_fmt(r['mean_b'])}, p adj. {_p_phrase(r['p_adjusted'])}"
     if not np.isfinite(r["p_adjusted"]):
         return f"- {where}: {a} vs {b} not tested ({r['note'] or 'no pairs'})."
-    if r["significant"]:
-        higher, lower = (a, b) if diff > 0 else (b, a)
-        return f"- {where}: **{higher} higher than {lower}** by {_fmt(abs(diff))} ({detail})."
-    return f"- {where}: no significant difference between {a} and {b} ({detail})."
+    detail = (
+        f"Hodges-Lehmann {a} - {b} = {_fmt(r['median_diff'])} "
+        f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}], r = {_fmt(r['effect_size'])}, "
+        f"{_adjusted_p_name(opts)} {_p_phrase(r['p_adjusted'])}; "
+        f"means {_fmt(r['mean_a'])} vs {_fmt(r['mean_b'])}"
+    )
+    if not r["significant"]:
+        return f"- {where}: no significant difference between {a} and {b} ({detail})."
+    higher, lower = (a, b) if _direction(r) > 0 else (b, a)
+    return (
+        f"- {where}: **{higher} higher than {lower}** by {_fmt(abs(r['median_diff']))} "
+        f"({detail}){_mean_caveat(r, a, b)}."
+    )
 
 
 def _model_section(
