@@ -8,7 +8,8 @@ Command line (through ``python -m lesionres analyze``, or ``python -m lesionres.
 Output folder::
 
     report.md                      the numbers, the tests and why, conventions, methods text
-    summary.{csv,md,tex}           per condition x metric: n, mean, std, min, max, median
+    summary.{csv,md,tex}           per condition x metric: n, mean, std, min, max, median,
+                                   undefined values (n_missing) and why (missing_why)
     comparisons.{csv,md,tex}       every pair of conditions, one corrected family
     friedman.{csv,md,tex,json}     omnibus test over the paired conditions (when >= 3)
     stratified.{csv,md,tex}        metric per ground-truth lesion-volume / lesion-count stratum
@@ -245,19 +246,39 @@ def _p_phrase(p: float) -> str:
 
 
 def _summary_wide(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Condition rows x metric columns of 'mean ± sd (median)' for the report."""
+    """Condition rows x metric columns of 'mean ± sd (median)' for the report.
+
+    ``scans`` counts the condition's scans that were scored (failed rows excluded); a cell
+    whose mean is over fewer (the metric undefined on some) ends with ``n=7``.
+    """
     rows = []
     for cond, g in summary.groupby("condition", sort=False):
-        rec: dict[str, Any] = {"condition": cond}
         g = g.set_index("metric")
-        rec["n"] = int(g["n"].max()) if len(g) else 0
+        scans = int((g["n"] + g["n_missing"]).max()) if len(g) else 0
+        rec: dict[str, Any] = {"condition": cond, "scans": scans}
         for m in metrics:
             if m in g.index and g.loc[m, "n"] > 0:
                 r = g.loc[m]
                 sd = f" ± {r['std']:.3g}" if pd.notna(r["std"]) else ""
-                rec[figs.METRIC_LABELS.get(m, m)] = f"{r['mean']:.3g}{sd} ({r['median']:.3g})"
+                n = f", n={int(r['n'])}" if r["n"] < scans else ""
+                rec[figs.METRIC_LABELS.get(m, m)] = f"{r['mean']:.3g}{sd} ({r['median']:.3g}){n}"
         rows.append(rec)
     return pd.DataFrame(rows)
+
+
+def _summary_block(summary: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """The summary table and, below it, every mean that is over fewer scans, and why."""
+    out = [markdown_table(_summary_wide(summary, metrics))]
+    shown = summary[summary["metric"].isin(metrics)]
+    notes = stats.coverage_notes(shown, figs.METRIC_LABELS)
+    if notes:
+        out.append(
+            "Means over fewer scans than the condition has (a metric undefined on a scan, e.g. "
+            "HD95 of an empty prediction, leaves that scan, often one of the worst, out of "
+            "its mean):\n"
+        )
+        out += [f"- {line}" for line in notes] + [""]
+    return out
 
 
 def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
@@ -467,17 +488,23 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
 
 
 def _model_means(df: pd.DataFrame, opts: _Options) -> pd.DataFrame:
-    """Condition rows x model columns of 'mean [95% bootstrap CI] (n)'."""
+    """Condition rows x model columns of 'mean [95% bootstrap CI] (n)'.
+
+    ``(n)`` is the number of scans the mean is over; ``(7 of 9)`` when the metric is undefined
+    (or not finite) on some of the scored scans.
+    """
     ok = df[~stats.failed_rows(df)]
     rows = []
     for cond in stats.condition_order(df):
         row = {"condition": cond}
         here = ok[ok["condition"] == cond]
         for model, block in here.groupby(here["model"].astype(str), sort=False):
-            values = pd.to_numeric(block[opts.metric], errors="coerce").dropna().to_numpy()
+            values = pd.to_numeric(block[opts.metric], errors="coerce").to_numpy(dtype=float)
+            values = values[np.isfinite(values)]  # an inf (MONAI's HD95) is undefined too
             lo, hi = figs.bootstrap_mean_ci(values, opts.n_boot, opts.seed)
             mean = values.mean() if values.size else np.nan
-            row[model] = f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] ({values.size})"
+            n = f"{values.size}" + (f" of {len(block)}" if values.size < len(block) else "")
+            row[model] = f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] ({n})"
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
 
@@ -537,8 +564,8 @@ def _model_section(
 ) -> list[str]:
     out = [f"## Models compared within each condition ({opts.metric})\n"]
     out.append(
-        f"Mean {opts.metric} per model [95% bootstrap CI of the mean] (scans); failed rows "
-        "excluded.\n"
+        f"Mean {opts.metric} per model [95% bootstrap CI of the mean] (scans it is over, "
+        "'of' the scored scans when the metric is undefined on some); failed rows excluded.\n"
     )
     out.append(markdown_table(_model_means(df, opts)))
     out.append(
@@ -592,13 +619,14 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     add("## Design: which test for which pair\n")
     lines.extend(_design_lines(df, comp))
     add("")
-    for model, wide in ctx["summary_wide"].items():
+    for model, block in ctx["summary_wide"].items():
         add(f"## Summary{f' — model {model}' if model else ''}\n")
         add(
-            "mean ± SD (median) per scan; failed rows and missing values excluded. All metrics, "
-            "with n, min and max: `summary.csv`.\n"
+            "mean ± SD (median) per scan; failed rows and missing values excluded (`n=`: the "
+            "scans a mean is over, when fewer than `scans`). All metrics, with n, undefined "
+            "values and why, min and max: `summary.csv`.\n"
         )
-        add(markdown_table(wide))
+        lines.extend(block)
     if ctx["model_comparisons"] is not None:  # the experiment's headline: before the details
         lines.extend(_model_section(df, ctx["model_comparisons"], ctx["figures"], opts))
     lines.extend(_comparison_section(comp, opts))
@@ -805,7 +833,7 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     summary_wide = {}
     for model in models:
         s = summary if model is None else summary[summary["model"].astype(str) == model]
-        summary_wide[model or ""] = _summary_wide(s, shown)
+        summary_wide[model or ""] = _summary_block(s, shown)
     written: list[tuple[str, str]] = []
     notes: list[str] = []
     if opts.make_figures:

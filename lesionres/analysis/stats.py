@@ -46,7 +46,7 @@ Conventions (stated once here, repeated in the report):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any, Literal
 
@@ -63,6 +63,7 @@ __all__ = [
     "compare_conditions",
     "compare_models",
     "condition_order",
+    "coverage_notes",
     "failed_rows",
     "friedman",
     "paired_block",
@@ -258,7 +259,12 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
     """Per-condition descriptive statistics of every metric (NaN-aware).
 
     Failed rows are excluded (counted in ``n_failed``); non-finite values are missing
-    (``n_missing``); ``n`` counts the values used. ``std`` is the sample SD (ddof=1).
+    (``n_missing``); ``n`` counts the values used, so each metric's mean is over its own ``n``
+    scans (HD95 is undefined when a mask is empty: the worst failures leave its mean).
+    ``missing_why`` says why values are missing, read from the volumes (or confusion counts):
+    ``"empty prediction"``, ``"empty ground truth"``, ``"both masks empty"`` or
+    ``"no finite value"``, with counts when there are several reasons. ``std`` is the sample
+    SD (ddof=1).
 
     Args:
         df: results table.
@@ -266,11 +272,12 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
 
     Returns:
         Columns ``[model,] condition, metric, n, mean, std, min, max, median, n_missing,
-        n_failed`` in condition order (first appearance) and metric order.
+        missing_why, n_failed`` in condition order (first appearance) and metric order.
     """
     _require(df, ["condition"])
     metrics = _metrics(df, metrics)
     failed = failed_rows(df)
+    empty = _empty_masks(df)
     group_cols = (["model"] if _has_models(df) else []) + ["condition"]
     records: list[dict[str, Any]] = []
     order = {c: i for i, c in enumerate(condition_order(df))}
@@ -291,6 +298,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
                 max=float(v.max()) if v.size else np.nan,
                 median=float(np.median(v)) if v.size else np.nan,
                 n_missing=int(len(ok) - v.size),
+                missing_why=_missing_why(empty.loc[ok.index[_values(ok, metric).isna()]]),
                 n_failed=int(f.sum()),
             )
             records.append(rec)
@@ -302,6 +310,71 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
     lead = ["model"] if "model" in group_cols else []
     out = out.sort_values([*lead, "_c", "_m"], kind="stable")
     return out.drop(columns=["_c", "_m"]).reset_index(drop=True)
+
+
+def _empty_masks(df: pd.DataFrame) -> pd.DataFrame:
+    """Per row: is the prediction empty, is the ground truth empty (False when unknown)?
+
+    Read from ``pred_volume_ml`` / ``gt_volume_ml``, else from the confusion counts
+    (``tp + fp`` predicted voxels, ``tp + fn`` ground-truth voxels).
+    """
+
+    def is_zero(volume: str, counts: tuple[str, str]) -> pd.Series:
+        if volume in df.columns:
+            return pd.to_numeric(df[volume], errors="coerce").eq(0)
+        if set(counts) <= set(df.columns):
+            a, b = (pd.to_numeric(df[c], errors="coerce") for c in counts)
+            return (a + b).eq(0)
+        return pd.Series(False, index=df.index)
+
+    pred, gt = is_zero("pred_volume_ml", ("tp", "fp")), is_zero("gt_volume_ml", ("tp", "fn"))
+    return pd.DataFrame({"pred": pred, "gt": gt})
+
+
+def _missing_why(empty: pd.DataFrame) -> str:
+    """Why these rows have no value: ``"empty prediction"``, or ``"2 empty prediction, 1 ..."``."""
+    if empty.empty:
+        return ""
+    pred, gt = empty["pred"].to_numpy(), empty["gt"].to_numpy()
+    reasons = {
+        "empty prediction": int((pred & ~gt).sum()),
+        "empty ground truth": int((gt & ~pred).sum()),
+        "both masks empty": int((pred & gt).sum()),
+        "no finite value": int((~pred & ~gt).sum()),
+    }
+    found = {k: v for k, v in reasons.items() if v}
+    if len(found) == 1:
+        return next(iter(found))
+    return ", ".join(f"{v} {k}" for k, v in found.items())
+
+
+def coverage_notes(summary: pd.DataFrame, labels: Mapping[str, str] | None = None) -> list[str]:
+    """How many scans each mean is over, wherever a metric has undefined values.
+
+    A mean over the scans where a metric is defined leaves out exactly the worst failures
+    (HD95 of an empty prediction), so every table of means says so beside it.
+
+    Args:
+        summary: :func:`summarize` output of one model (or a table without models).
+        labels: display names of the metrics (default: the column names).
+
+    Returns:
+        One line per condition and metric with missing values, e.g.
+        ``"linear_x4, HD95 mm: mean over 7 of 9 scans; 2 undefined (empty prediction)"``
+        (failed rows, excluded everywhere, are not counted in the "of").
+    """
+    labels = labels or {}
+    lines = []
+    for r in summary.itertuples(index=False):
+        if not r.n_missing:
+            continue
+        why = getattr(r, "missing_why", "")
+        why = "" if pd.isna(why) or not str(why) else f" ({why})"
+        lines.append(
+            f"{r.condition}, {labels.get(r.metric, r.metric)}: mean over {r.n} of "
+            f"{r.n + r.n_missing} scans; {r.n_missing} undefined{why}"
+        )
+    return lines
 
 
 def _metrics(df: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
