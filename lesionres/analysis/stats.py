@@ -370,9 +370,10 @@ def coverage_notes(summary: pd.DataFrame, labels: Mapping[str, str] | None = Non
             continue
         why = getattr(r, "missing_why", "")
         why = "" if pd.isna(why) or not str(why) else f" ({why})"
+        n, missing = int(r.n), int(r.n_missing)
         lines.append(
-            f"{r.condition}, {labels.get(r.metric, r.metric)}: mean over {r.n} of "
-            f"{r.n + r.n_missing} scans; {r.n_missing} undefined{why}"
+            f"{r.condition}, {labels.get(r.metric, r.metric)}: mean over {n} of "
+            f"{n + missing} scans; {missing} undefined{why}"
         )
     return lines
 
