@@ -395,7 +395,8 @@ def _methods_paragraph(opts: _Options, has_unpaired: bool, has_friedman: bool) -
         f"{opts.n_boot} resamples, seed {opts.seed}). p-values were "
         f"adjusted across all pairwise comparisons with {corr}, at alpha = {opts.alpha}. Scans "
         "whose evaluation failed, and pairs with a missing value, were excluded and are "
-        "reported. Analyses used lesionres.analysis with SciPy."
+        "reported; each mean is over the scans where its metric is defined, and their number "
+        "is given. Analyses used lesionres.analysis with SciPy."
     )
     return text
 
@@ -430,7 +431,10 @@ _CONVENTIONS = """\
   two-sided p below 2^(1-n) (0.0625 at n = 5) is possible; such rows say so in `note`.
 - **Missing values**: failed rows (non-empty `error`) and non-finite metric values (NaN, inf,
   e.g. HD95 when one mask is empty) are excluded; pairs lose both sides. Counts are in
-  `n_dropped_failed` and `n_dropped_nan`.
+  `n_dropped_failed` and `n_dropped_nan`. A mean is over the scans where its metric is
+  defined, so an undefined value (often one of the worst scans) leaves it: every summary says
+  over how many scans, and why the others are undefined (`n`, `n_missing`, `missing_why` in
+  `summary.csv`).
 - **Metric conventions** (empty masks, connectivity of lesion components, HD95 with an empty
   mask, units): see `lesionres.metrics`; the confusion counts `tp, fp, fn, tn` are in the table,
   so any other convention can be recomputed.
