@@ -95,7 +95,7 @@ def test_stand_in_predictors_failure_rerun_and_model_comparison(tmp_path, capsys
     assert len(table) == 2 * 3 * 6  # every (model, condition, scan) a row
     assert set(table["model"]) == {"dark", "wide"} and set(table["dataset"]) == {"folder"}
     failed = table[table["error"] != ""]
-    assert set(zip(failed["model"], failed["condition"])) == {("dark", "crude_x2")}
+    assert set(failed["model"] + "/" + failed["condition"]) == {"dark/crude_x2"}
     assert failed["error"].str.contains("failed on crude_x2 \\(exit status 3\\)").all()
     log = out / "logs" / "dark" / "crude_x2.log"
     assert "cannot handle crude_x2" in log.read_text() and str(log) in failed["error"].iloc[0]
@@ -162,7 +162,8 @@ def test_acquired_grid_masks_are_scored_on_the_ground_truth_grid(tmp_path):
     rows = read_rows(out / "results.csv")
     assert len(rows) == 2 and all(not r["error"] for r in rows)
     for row in rows:  # each 2 mm voxel of the mask covers its 8 voxels of the 1 mm truth
-        coarse = nib.load(str(out / "predictions" / "dark" / "linear_x2" / f"{row['subject_id']}.nii.gz"))
+        masks = out / "predictions" / "dark" / "linear_x2"
+        coarse = nib.load(str(masks / f"{row['subject_id']}.nii.gz"))
         assert int(row["tp"]) + int(row["fp"]) == 8 * int(coarse.get_fdata().sum())
         assert float(row["recall"]) > 0.6
 
@@ -212,8 +213,9 @@ def test_round_trip_own_predict_as_external_equals_test(atlas_run):
     assert len(wide) == len(tested) * 3
     np.testing.assert_allclose(wide["self"], wide["lesionres"], atol=0.01)
     assert (wide["self"] == wide["lesionres"]).all()  # here exactly: the same float32 images
-    volume = table.pivot(index=["subject_id", "condition"], columns="model", values="pred_volume_ml")
+    key = ["subject_id", "condition"]
+    volume = table.pivot(index=key, columns="model", values="pred_volume_ml")
     assert (volume["lesionres"] > 0).any()  # a model that predicts something: not trivially equal
     for column in ("dataset", "cohort", "modality", "space", "spacing_mm", "effective_fwhm_mm"):
-        labels = table.pivot(index=["subject_id", "condition"], columns="model", values=column)
+        labels = table.pivot(index=key, columns="model", values=column)
         assert (labels["self"] == labels["lesionres"]).all(), column
