@@ -26,13 +26,12 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-import nibabel as nib
 import yaml
 from tqdm import tqdm
 
 from lesionres.conditions import Condition, degrade_image, effective_fwhm_mm, preset_conditions
 from lesionres.data.grid import spacing_of
-from lesionres.data.io import save_volume
+from lesionres.data.io import read_header, save_volume
 from lesionres.data.layouts import SubjectRecord, find_subjects
 from lesionres.errors import LesionresError
 
@@ -174,7 +173,7 @@ def degrade_dataset(
         scan = None
         if all(p.exists() for p in paths.values()):
             reference = record.mask or record.image  # the grid `test` scores on
-            native = spacing_of(nib.load(str(reference)).affine)
+            native = spacing_of(read_header(reference)[1])
         else:
             scan = load_scan(record)
             native = spacing_of(scan[2])
