@@ -343,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--binarize", choices=("strict", "nonzero", "half"), default="strict",
                         help="how predicted masks are read: strict (0/1 only, default), nonzero "
                         "(label maps: > 0) or half (probability maps: >= half the maximum)")
+    parser.add_argument("--gt_binarize", choices=("strict", "nonzero", "half"), default=None,
+                        help="how ground-truth mask values are read, for every model (default: "
+                        "the config's data.binarize, else strict)")
     parser.add_argument("--missing", choices=("error", "empty"), default="error",
                         help="a scan without predicted mask: error row (default) or empty mask")
     parser.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
@@ -366,7 +369,7 @@ def benchmark_main(argv: list[str] | None = None) -> int:
         raise LesionresError(f"{args.ckpt_path}: checkpoint file not found")
     data = read_data_config(args.config)
     conditions = choose_conditions(args, data)
-    binarize = data.get("binarize") or "strict"
+    binarize = args.gt_binarize or data.get("binarize") or "strict"
     kind, root, records = find_dataset(args, data, binarize, require_masks=True)
     records = _test_subjects(records, args.split_file)
     if args.ckpt_path is not None and args.split_file is None:

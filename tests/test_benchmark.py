@@ -26,6 +26,8 @@ from lesionres.errors import LesionresError
 from lesionres.results import read_rows
 
 CONDITIONS = "[{method: original}, {method: linear, factor: [2]}, {method: crude, factor: [2]}]"
+SWEEP = "[{method: original}, {method: linear, factor: [2]}, {method: linear, factor: [3]}, " \
+    "{method: crude, factor: [2]}]"  # linear at two factors: a resolution curve
 PYTHON = shlex.quote(sys.executable)
 
 # thresholds every image of {input} into {output}; fails on conditions named fail*;
@@ -83,16 +85,15 @@ def test_stand_in_predictors_failure_rerun_and_model_comparison(tmp_path, capsys
     make_folder_tree(tmp_path / "data", n=6, seed=4)
     out = tmp_path / "bench"
     args = [
-        "--conditions", CONDITIONS,
+        "--conditions", SWEEP,
         "--predictor", _stand_in(tmp_path, "dark", 0.2, 0.7, fail="crude"),  # lesion 0.4, brain 1
         "--predictor", _stand_in(tmp_path, "wide", 0.2, 1.0),
         "--layout", "wide=nnunet",
-        "--no-figures",
     ]  # fmt: skip
     assert _benchmark(tmp_path / "data", out, *args) == 0
     printed = capsys.readouterr().out
     table = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
-    assert len(table) == 2 * 3 * 6  # every (model, condition, scan) a row
+    assert len(table) == 2 * 4 * 6  # every (model, condition, scan) a row
     assert set(table["model"]) == {"dark", "wide"} and set(table["dataset"]) == {"folder"}
     failed = table[table["error"] != ""]
     assert set(failed["model"] + "/" + failed["condition"]) == {"dark/crude_x2"}
@@ -109,19 +110,20 @@ def test_stand_in_predictors_failure_rerun_and_model_comparison(tmp_path, capsys
 
     comparison = pd.read_csv(out / "report" / "model_comparisons.csv")
     comparison = comparison.set_index("condition")
-    for condition in ("original", "linear_x2"):
+    for condition in ("original", "linear_x2", "linear_x3"):
         assert comparison.loc[condition, "test"] == "Wilcoxon signed-rank"
         assert comparison.loc[condition, "n_pairs"] == 6
-        assert comparison.loc[condition, "median_diff"] > 0  # dark beats wide
+    assert comparison.loc["original", "median_diff"] > 0.5  # dark beats wide on sharp images
     assert comparison.loc["crude_x2", "n_pairs"] == 0  # dark has no mask there: no test
     assert "6 failed row(s)" in comparison.loc["crude_x2", "note"]
     assert "Models compared within each condition" in (out / "report" / "report.md").read_text()
+    assert (out / "report" / "figures" / "resolution_dice.png").exists()  # a curve per model
 
     calls = tmp_path / "calls.txt"
-    assert len(calls.read_text().split()) == 6
+    assert len(calls.read_text().split()) == 8
     assert _benchmark(tmp_path / "data", out, *args) == 0  # rerun: only the failure again
-    assert calls.read_text().split()[6:] == ["crude_x2"]
-    assert len(read_rows(out / "results.csv")) == 36
+    assert calls.read_text().split()[8:] == ["crude_x2"]
+    assert len(read_rows(out / "results.csv")) == 48
 
 
 def test_outputs_that_cannot_be_scored_are_named_in_one_line(tmp_path, capsys):
