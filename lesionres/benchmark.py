@@ -25,6 +25,7 @@ than their input are named in one line each, with the predictor and the file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -59,7 +60,7 @@ from lesionres.scoring import (
     score_condition,
 )
 
-__all__ = ["Predictor", "benchmark_main", "parse_predictors", "run_command"]
+__all__ = ["Predictor", "benchmark_main", "build_parser", "parse_predictors", "run_command"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SHOWN = 3  # problem lines printed per (predictor, condition); all of them are in the table
@@ -152,8 +153,9 @@ def run_command(command: str, log: Path) -> int:
         )  # fmt: skip
         try:
             return process.wait()
-        except BaseException:
-            os.killpg(process.pid, signal.SIGTERM)
+        except BaseException:  # Ctrl-C, SIGTERM: leave no predictor running behind us
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait()
             raise
 
