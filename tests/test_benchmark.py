@@ -145,6 +145,10 @@ def test_outputs_that_cannot_be_scored_are_named_in_one_line(tmp_path, capsys):
     assert any(line.startswith("warning: renamed on original: 2 output file(s) match no input")
                and "xcase001.nii.gz" in line for line in lines)  # fmt: skip
     assert any(line.startswith("warning: coarse on original:") for line in lines)
+    with pytest.raises(SystemExit) as stop:  # a changed command under the same name
+        _benchmark(tmp_path / "data", out, "--condition_preset", "none",
+                   "--predictor", _stand_in(tmp_path, "prob", 0.3, 0.7, "probability"))  # fmt: skip
+    assert stop.value.code == 2 and "with another command" in capsys.readouterr().err
 
     # probability maps are read as such when asked; names and markers stay
     binarized = tmp_path / "bench-half"
