@@ -33,6 +33,7 @@ from lesionres.data.split import (
     write_json,
 )
 from lesionres.errors import LesionresError
+from lesionres.registration import RegisterKind, TemplateKind
 
 __all__ = ["LesionDataModule"]
 
@@ -94,6 +95,13 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_subjects: ATLAS-like subjects to generate.
         synthetic_isles_subjects: ISLES-like subjects to generate.
         synthetic_spacing: Voxel size (mm) of the generated ATLAS-like set.
+        register: ``mni`` registers each ``predict`` scan and each external test cohort's scan
+            (affine, to the MNI152 2009a template: :mod:`lesionres.registration`) before the
+            model sees it, and maps the prediction back through the inverse; for scans in
+            scanner space and a model trained on MNI-registered data (ATLAS, synthetic).
+            ``none`` (default) takes scans as they lie.
+        register_template: ``head`` for whole-head scans (the metric ignores the skull),
+            ``brain`` for skull-stripped scans (the template's brain outline counts too).
     """
 
     def __init__(
@@ -126,6 +134,8 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_subjects: int = 40,
         synthetic_isles_subjects: int = 10,
         synthetic_spacing: float = 2.0,
+        register: RegisterKind = "none",
+        register_template: TemplateKind = "head",
     ) -> None:
         super().__init__()
         # conditions/external are dataclasses: kept out of checkpoints so that they load with
@@ -335,9 +345,10 @@ class LesionDataModule(pl.LightningDataModule):
             records = [
                 r for r in records if (root, r.subject_id) not in self._lent
             ]  # seen in training
-            self.test_sets.append(
-                (external.name, ConditionDataset(records, Condition(external.name), self.grid))
+            dataset = ConditionDataset(
+                records, Condition(external.name), self.grid, *self._registration
             )
+            self.test_sets.append((external.name, dataset))
         names = self.test_names
         if len(set(names)) != len(names):
             raise LesionresError(f"condition names must be unique, got {names}")
@@ -356,8 +367,13 @@ class LesionDataModule(pl.LightningDataModule):
                 if ckpt
                 else "predict needs a trained model: pass --ckpt_path CHECKPOINT"
             )
-        dataset = ScanDataset(find_scans(self.root), grid)
+        dataset = ScanDataset(find_scans(self.root), grid, *self._registration)
         return self._loader(dataset, shuffle=False, collate_fn=_first_item)
+
+    @property
+    def _registration(self) -> tuple[RegisterKind, TemplateKind]:
+        """``(register, register_template)`` for scans in scanner space."""
+        return self.hparams.register, self.hparams.register_template
 
     @property
     def test_names(self) -> list[str]:
