@@ -216,3 +216,26 @@ def test_predict_register_mni_end_to_end(atlas_run, tmp_path):
     assert transform.exists()
     assert (out / "sub-01_T1w_desc-registered_overlay.png").stat().st_size > 1000
     assert (out / "sub-01_T1w_space-MNI152NLin2009aSym_desc-registered.nii.gz").exists()
+
+
+def test_external_test_scan_is_registered_and_its_row_carries_the_figures(cases, tmp_path):
+    from lesionres.conditions import Condition
+    from lesionres.data.datasets import ConditionDataset
+    from lesionres.data.layouts import SubjectRecord
+    from lesionres.module import LesionSegmenter
+    from lesionres.results import RESULT_COLUMNS
+
+    moved = cases["moved"]
+    image = write_volume(tmp_path / "images" / "case001.nii.gz", moved["image"], moved["affine"])
+    mask = moved["lesion"].astype(np.uint8)
+    mask_file = write_volume(tmp_path / "masks" / "case001.nii.gz", mask, moved["affine"])
+    record = SubjectRecord("case001", image, mask_file, "folder")
+    item = ConditionDataset([record], Condition("clinical"), GRID, "mni")[0]
+    assert isinstance(item["mapping"], RegisteredMapping)
+    assert item["image"].shape == (1, *GRID.shape)
+    model = LesionSegmenter(base_channels=2, depth=2)
+    row = model.test_step(item, 0)["row"]
+    assert row["error"] == ""
+    assert float(row["registration_ncc"]) > 0.9
+    columns = list(RESULT_COLUMNS)
+    assert columns[-3:] == ["registration_ncc", "registration_brain_overlap", "error"]
