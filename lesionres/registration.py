@@ -58,6 +58,7 @@ __all__ = [
     "mni_grid_affine",
     "plan_mapping",
     "register_to_mni",
+    "registration_quality",
     "save_overlay",
     "template_volume",
 ]
@@ -344,15 +345,31 @@ def register_to_mni(
         raise RegistrationError(
             f"registration to MNI failed: implausible scale {_scales(scales)} (template to scan)"
         )
-    flat = sitk.AffineTransform(3)
-    flat.SetMatrix(matrix[:3, :3].flatten().tolist())
-    flat.SetTranslation(matrix[:3, 3].tolist())
-    registered = sitk.Resample(moving, fixed, flat, sitk.sitkLinear, 0.0)
+    ncc, overlap = _quality(moving, matrix)
+    return Registration(matrix, ncc, overlap, time.perf_counter() - start, template)
+
+
+def _quality(moving: sitk.Image, matrix: np.ndarray) -> tuple[float, float]:
+    """``(ncc, brain_overlap)`` of a (coarsened) scan under a template-to-scan ``matrix``."""
+    fixed, brain, _ = _template_images()
+    transform = Registration(matrix, 0.0, 0.0, 0.0, "").transform()
+    registered = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0)
     inside = _array(brain) > 0
     ncc = _ncc(_array(registered)[inside], _array(fixed)[inside])
-    head = sitk.Resample(_foreground(moving), fixed, flat, sitk.sitkNearestNeighbor, 0)
-    overlap = float((_array(head)[inside] > 0).mean())
-    return Registration(matrix, ncc, overlap, time.perf_counter() - start, template)
+    head = sitk.Resample(_foreground(moving), fixed, transform, sitk.sitkNearestNeighbor, 0)
+    return ncc, float((_array(head)[inside] > 0).mean())
+
+
+def registration_quality(
+    image: np.ndarray, affine: np.ndarray, matrix: np.ndarray
+) -> tuple[float, float]:
+    """``(ncc, brain_overlap)`` of a scan under any template-to-scan ``matrix`` (ITK, LPS).
+
+    What :func:`register_to_mni` reports, for a transform found elsewhere (or a deliberately
+    wrong one, to see how the figures fall).
+    """
+    moving = _coarsen(_to_sitk(np.nan_to_num(image), affine), REGISTRATION_SPACING_MM)
+    return _quality(moving, np.asarray(matrix, dtype=float))
 
 
 def _scales(scales: np.ndarray) -> str:
