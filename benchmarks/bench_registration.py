@@ -73,7 +73,7 @@ def moved_template(move: np.ndarray, spacing: float = 1.0) -> tuple[np.ndarray, 
     scan_affine = np.diag([spacing] * 3 + [1.0])
     scan_affine[:3, 3] = low
     # the template grid is the model grid of a (1 mm, 197x233x189) model: map it "back"
-    known = Registration(_FLIP @ move @ _FLIP, 1.0, 1.0, 0.0, "head")
+    known = Registration(_FLIP @ move @ _FLIP, 1.0, 1.0, 0.0)
     mapping = RegisteredMapping(shape, scan_affine, known, ModelGrid((1.0,) * 3, t1.shape))
     return mapping.to_native(torch.from_numpy(t1)[None])[0].numpy(), scan_affine
 

@@ -59,7 +59,6 @@ from lesionres.errors import LesionresError
 from lesionres.registration import (
     REGISTRATION_COLUMNS,
     RegisterKind,
-    TemplateKind,
     mni_grid_affine,
     plan_mapping,
     save_overlay,
@@ -230,7 +229,6 @@ class ScanDataset(Dataset):
         grid: The checkpoint's model grid.
         register: ``mni`` registers each scan to the MNI152 2009a template first
             (:mod:`lesionres.registration`); ``none`` takes it as it lies.
-        template: ``head`` (whole-head scans) or ``brain`` (skull-stripped scans).
     """
 
     def __init__(
@@ -238,12 +236,10 @@ class ScanDataset(Dataset):
         entries: Sequence[ScanEntry],
         grid: ModelGrid,
         register: RegisterKind = "none",
-        template: TemplateKind = "head",
     ) -> None:
         self.entries = list(entries)
         self.grid = grid
         self.register = register
-        self.template = template
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -258,9 +254,7 @@ class ScanDataset(Dataset):
             if bad.any():
                 item["warnings"].append(f"{int(bad.sum())} non-finite voxels set to 0")
                 image = np.where(bad, 0.0, image).astype(np.float32)
-            mapping, registration = plan_mapping(
-                image, affine, self.grid, self.register, self.template
-            )
+            mapping, registration = plan_mapping(image, affine, self.grid, self.register)
             if registration is not None:
                 item["registration"] = registration
                 item["warnings"] += registration.warnings()
@@ -342,7 +336,8 @@ def scan_warnings(
         near, why = near_mni(shape, affine)
         if not near:
             warnings.append(
-                f"not in MNI space ({why}) but the model was trained on MNI-registered scans"
+                f"not in MNI space ({why}) but the model was trained on MNI-registered scans "
+                "(--data.register mni registers them)"
             )
     return warnings
 

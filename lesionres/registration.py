@@ -5,12 +5,11 @@ scan in scanner space shows it the brain at another place, size and angle. :func
 registers a scan to the MNI152 2009a T1 template shipped inside nilearn (no download) with
 SimpleITK: centre-of-mass start, rigid then affine, Mattes mutual information, two resolution
 levels (4 and 2 mm; the template and the scan are first smoothed and resampled to 2 mm, so a
-1 mm head costs a few seconds). The template is skull-stripped, so:
-
-- ``template="head"`` (whole-head scans, the default): the metric counts only the template's
-  brain mask dilated by 4 mm: the scan's skull, neck and face do not pull on the fit;
-- ``template="brain"`` (skull-stripped scans): the whole template, background included, so the
-  brain's outline in the scan is matched to the template's outline too.
+1 mm head costs a few seconds). The template is skull-stripped; the metric counts only its
+brain mask dilated by 4 mm, so a whole-head scan's skull, neck and face do not pull on the fit,
+while a skull-stripped scan's brain outline (inside those 4 mm) still does: both kinds of scan
+register with the same settings (measured in BENCHMARKS.md; comparing the whole template,
+background included, was slower and less exact even for the template itself).
 
 Every registration is checked, not hoped for (:class:`Registration`): ``registration_ncc`` is
 the normalised cross-correlation of the registered scan with the template over the template's
@@ -54,7 +53,6 @@ __all__ = [
     "RegisteredMapping",
     "Registration",
     "RegistrationError",
-    "TemplateKind",
     "mni_grid_affine",
     "plan_mapping",
     "register_to_mni",
@@ -64,7 +62,6 @@ __all__ = [
 ]
 
 RegisterKind = Literal["none", "mni"]
-TemplateKind = Literal["head", "brain"]
 REGISTRATION_COLUMNS = ("transform", "registration_ncc", "registration_brain_overlap")
 REGISTRATION_SPACING_MM = 2.0  # images are registered at 4 mm, then at 2 mm
 BRAIN_LEVEL = 30.0  # template T1 (0-255) above this is brain (the template is skull-stripped)
@@ -194,14 +191,12 @@ class Registration:
             template's brain.
         brain_overlap: Share of the template's brain inside the scan's foreground.
         seconds: Time the registration took.
-        template: ``head`` or ``brain`` (see the module docstring).
     """
 
     matrix: np.ndarray
     ncc: float
     brain_overlap: float
     seconds: float
-    template: str
 
     def transform(self) -> sitk.AffineTransform:
         """The SimpleITK transform (template points to scan points)."""
@@ -251,7 +246,7 @@ def _run(
     method_transform: sitk.Transform,
     fixed: sitk.Image,
     moving: sitk.Image,
-    mask: sitk.Image | None,
+    mask: sitk.Image,
     iterations: int,
 ) -> None:
     """One stage (rigid or affine): Mattes MI, 4 then 2 mm, regular-step gradient descent."""
@@ -259,8 +254,7 @@ def _run(
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentage(0.25, seed=1)  # fixed seed: same scan, same transform
-    if mask is not None:
-        method.SetMetricFixedMask(mask)
+    method.SetMetricFixedMask(mask)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=4.0,
@@ -291,7 +285,6 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
 def register_to_mni(
     image: np.ndarray,
     affine: np.ndarray,
-    template: TemplateKind = "head",
     iterations: int = 100,
 ) -> Registration:
     """Register a scan to the MNI152 2009a template (rigid, then affine).
@@ -299,7 +292,6 @@ def register_to_mni(
     Args:
         image: The scan's voxels ``(X, Y, Z)`` (any intensity scale; non-finite set to 0).
         affine: Its voxel-to-world RAS affine.
-        template: ``head`` for whole-head scans, ``brain`` for skull-stripped ones.
         iterations: Optimiser iterations per stage and level.
 
     Returns:
@@ -309,12 +301,9 @@ def register_to_mni(
         RegistrationError: SimpleITK failed, or the result is not a plausible head's
             (a scale outside :data:`SCALE_RANGE`, non-finite parameters).
     """
-    if template not in ("head", "brain"):
-        raise LesionresError(f"register_template must be 'head' or 'brain', got {template!r}")
     start = time.perf_counter()
-    fixed, brain, dilated = _template_images()
+    fixed, _, around_brain = _template_images()
     data = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    mask = dilated if template == "head" else None
     try:
         moving = _coarsen(_to_sitk(data, affine), REGISTRATION_SPACING_MM)
         initial = sitk.CenteredTransformInitializer(
@@ -324,12 +313,12 @@ def register_to_mni(
             sitk.CenteredTransformInitializerFilter.MOMENTS,
         )
         rigid = sitk.Euler3DTransform(initial)
-        _run(rigid, fixed, moving, mask, iterations)
+        _run(rigid, fixed, moving, around_brain, iterations)
         transform = sitk.AffineTransform(3)
         transform.SetCenter(rigid.GetCenter())
         transform.SetMatrix(rigid.GetMatrix())
         transform.SetTranslation(rigid.GetTranslation())
-        _run(transform, fixed, moving, mask, iterations)
+        _run(transform, fixed, moving, around_brain, iterations)
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1]
         raise RegistrationError(f"registration to MNI failed: {reason}") from None
@@ -346,13 +335,13 @@ def register_to_mni(
             f"registration to MNI failed: implausible scale {_scales(scales)} (template to scan)"
         )
     ncc, overlap = _quality(moving, matrix)
-    return Registration(matrix, ncc, overlap, time.perf_counter() - start, template)
+    return Registration(matrix, ncc, overlap, time.perf_counter() - start)
 
 
 def _quality(moving: sitk.Image, matrix: np.ndarray) -> tuple[float, float]:
     """``(ncc, brain_overlap)`` of a (coarsened) scan under a template-to-scan ``matrix``."""
     fixed, brain, _ = _template_images()
-    transform = Registration(matrix, 0.0, 0.0, 0.0, "").transform()
+    transform = Registration(matrix, 0.0, 0.0, 0.0).transform()
     registered = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0)
     inside = _array(brain) > 0
     ncc = _ncc(_array(registered)[inside], _array(fixed)[inside])
@@ -447,14 +436,13 @@ def plan_mapping(
     affine: np.ndarray,
     grid: ModelGrid,
     register: RegisterKind = "none",
-    template: TemplateKind = "head",
 ) -> tuple[GridMapping | RegisteredMapping, Registration | None]:
     """How a scan goes onto the model grid: as it lies (``none``), or registered to MNI."""
     if register == "none":
         return GridMapping.plan(image.shape, affine, grid), None
     if register != "mni":
         raise LesionresError(f"register must be 'none' or 'mni', got {register!r}")
-    registration = register_to_mni(image, affine, template)
+    registration = register_to_mni(image, affine)
     return RegisteredMapping(image.shape, affine, registration, grid), registration
 
 

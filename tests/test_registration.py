@@ -126,7 +126,7 @@ def test_mask_mapped_back_lies_on_the_lesion_of_the_moved_scan(cases):
 def test_scan_on_the_model_grid_with_identity_registration_maps_to_itself():
     grid = ModelGrid((4.0, 4.0, 4.0), (16, 20, 16))
     affine = mni_grid_affine(grid)
-    identity = Registration(np.eye(4), 1.0, 1.0, 0.0, "head")
+    identity = Registration(np.eye(4), 1.0, 1.0, 0.0)
     volume = torch.rand(1, *grid.shape)
     mapping = RegisteredMapping(grid.shape, affine, identity, grid)
     torch.testing.assert_close(mapping.to_model(volume), volume, atol=1e-5, rtol=0)

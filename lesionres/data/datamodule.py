@@ -33,7 +33,7 @@ from lesionres.data.split import (
     write_json,
 )
 from lesionres.errors import LesionresError
-from lesionres.registration import RegisterKind, TemplateKind
+from lesionres.registration import RegisterKind
 
 __all__ = ["LesionDataModule"]
 
@@ -99,9 +99,8 @@ class LesionDataModule(pl.LightningDataModule):
             (affine, to the MNI152 2009a template: :mod:`lesionres.registration`) before the
             model sees it, and maps the prediction back through the inverse; for scans in
             scanner space and a model trained on MNI-registered data (ATLAS, synthetic).
-            ``none`` (default) takes scans as they lie.
-        register_template: ``head`` for whole-head scans (the metric ignores the skull),
-            ``brain`` for skull-stripped scans (the template's brain outline counts too).
+            ``none`` (default) takes scans as they lie. Whole-head and skull-stripped scans
+            alike (the template is skull-stripped; the fit looks at its brain and 4 mm around).
     """
 
     def __init__(
@@ -135,7 +134,6 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_isles_subjects: int = 10,
         synthetic_spacing: float = 2.0,
         register: RegisterKind = "none",
-        register_template: TemplateKind = "head",
     ) -> None:
         super().__init__()
         # conditions/external are dataclasses: kept out of checkpoints so that they load with
@@ -346,7 +344,7 @@ class LesionDataModule(pl.LightningDataModule):
                 r for r in records if (root, r.subject_id) not in self._lent
             ]  # seen in training
             dataset = ConditionDataset(
-                records, Condition(external.name), self.grid, *self._registration
+                records, Condition(external.name), self.grid, self.hparams.register
             )
             self.test_sets.append((external.name, dataset))
         names = self.test_names
@@ -367,13 +365,8 @@ class LesionDataModule(pl.LightningDataModule):
                 if ckpt
                 else "predict needs a trained model: pass --ckpt_path CHECKPOINT"
             )
-        dataset = ScanDataset(find_scans(self.root), grid, *self._registration)
+        dataset = ScanDataset(find_scans(self.root), grid, self.hparams.register)
         return self._loader(dataset, shuffle=False, collate_fn=_first_item)
-
-    @property
-    def _registration(self) -> tuple[RegisterKind, TemplateKind]:
-        """``(register, register_template)`` for scans in scanner space."""
-        return self.hparams.register, self.hparams.register_template
 
     @property
     def test_names(self) -> list[str]:

@@ -27,7 +27,7 @@ from lesionres.data.grid import GridMapping, ModelGrid, spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import SubjectRecord
 from lesionres.data.validation import read_mask
-from lesionres.registration import RegisterKind, TemplateKind, plan_mapping
+from lesionres.registration import RegisterKind, plan_mapping
 
 __all__ = [
     "ConditionDataset",
@@ -261,13 +261,11 @@ class ConditionDataset(Dataset):
         condition: Condition,
         grid: ModelGrid,
         register: RegisterKind = "none",
-        template: TemplateKind = "head",
     ) -> None:
         self.records = records
         self.condition = condition
         self.grid = grid
         self.register = register
-        self.template = template
         condition.transform()  # a condition the transforms refuse fails here, not per scan
 
     def __len__(self) -> int:
@@ -279,9 +277,7 @@ class ConditionDataset(Dataset):
         try:
             image, mask, affine = load_scan(record)
             degraded, _ = degrade_image(self.condition, image, affine)  # shared with `degrade`
-            mapping, registration = plan_mapping(
-                degraded, affine, self.grid, self.register, self.template
-            )
+            mapping, registration = plan_mapping(degraded, affine, self.grid, self.register)
             if registration is not None:
                 item["registration"] = registration
             normalised = torch.from_numpy(zscore(degraded))[None]
