@@ -13,7 +13,8 @@ and it reports the registration's quality figures (``registration_ncc``,
   displacement error over the brain is reported;
 - ``real_head`` (``--real PATH``, default ``../shared/real-samples/T1_head_2mm.nii.gz``
   when present): a real T1w head in scanner space, 2 mm; ``real_head_1mm`` the same resampled
-  to 1 mm (trilinear), for the time of a 1 mm head.
+  to 1 mm (trilinear), for the time of a 1 mm head; ``real_head_skull_stripped`` the same
+  with everything outside its (registered template) brain set to 0.
 
 To choose the warning thresholds it also reports the figures of deliberately wrong transforms
 of the real head: none at all (the scan as it lies), and the found one shifted by 10 mm or
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import emit, set_threads
+from scipy import ndimage
 
 from lesionres.data.datasets import zscore
 from lesionres.data.grid import ModelGrid
@@ -78,6 +80,16 @@ def moved_template(move: np.ndarray, spacing: float = 1.0) -> tuple[np.ndarray, 
     return mapping.to_native(torch.from_numpy(t1)[None])[0].numpy(), scan_affine
 
 
+def skull_stripped(image: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """A whole-head scan with everything outside the template's brain (registered, + 2 mm)
+    set to 0: what a brain-extraction tool leaves."""
+    t1, _ = template_volume()
+    brain = torch.from_numpy(ndimage.binary_dilation(t1 > 30, iterations=2).astype(np.float32))
+    registration = register_to_mni(image, affine)
+    mapping = RegisteredMapping(image.shape, affine, registration, ModelGrid((1.0,) * 3, t1.shape))
+    return image * (mapping.to_native(brain[None])[0].numpy() >= 0.5)
+
+
 def _mean_displacement(found: np.ndarray, truth: np.ndarray) -> float:
     t1, affine = template_volume()
     points = np.argwhere(t1[::2, ::2, ::2] > 30) * 2 @ affine[:3, :3].T + affine[:3, 3]
@@ -119,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
             torch.from_numpy(image)[None, None], size=size, mode="trilinear", align_corners=False
         )[0, 0].numpy()
         scans["real_head_1mm"] = (upsampled, fine, None)
+        scans["real_head_skull_stripped"] = (skull_stripped(image, affine), affine, None)
     net = UNet3D(1, 1, 8, 3, "batch").eval()
     for name, (image, affine, truth) in scans.items():
         registration = register_to_mni(image, affine)
