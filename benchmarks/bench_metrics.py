@@ -14,7 +14,9 @@ outside the timed region, and it may use every torch thread (``score_masks`` use
 One JSON line is printed per measurement (median seconds over ``--repeats``), then one line
 with the totals and the ratio ``monai / lesionres``.
 
-Run: ``python benchmarks/bench_metrics.py [--quick] [--repeats N] [--cases N]``.
+Run: ``python benchmarks/bench_metrics.py [--quick] [--repeats N] [--cases N] [--device cpu]``.
+lesionres's metrics are numpy/scipy and always run on the CPU; ``--device cuda`` puts MONAI's
+baseline tensors on the GPU (its strongest setting) and says so in the summary line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from _common import parse_device_args
 from scipy import ndimage
 
 from lesionres.metrics import score_masks
@@ -118,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per case (5)")
     parser.add_argument("--cases", type=int, default=None, help="mask pairs (6)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda: where MONAI's baseline runs (default: cpu)"
+    )
+    args, device = parse_device_args(parser, argv)
     repeats = args.repeats or (2 if args.quick else 5)
     cases = args.cases or (2 if args.quick else 6)
 
@@ -135,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     totals = {"lesionres": 0.0, "monai": 0.0}
     for case in range(cases):
         pred, gt = make_pair(rng)
-        y_pred = torch.from_numpy(pred[None, None].astype(np.float32))
-        y = torch.from_numpy(gt[None, None].astype(np.float32))
+        y_pred = torch.from_numpy(pred[None, None].astype(np.float32)).to(device)
+        y = torch.from_numpy(gt[None, None].astype(np.float32)).to(device)
 
         def ours(pred: np.ndarray = pred, gt: np.ndarray = gt) -> dict:
             return score_masks(pred, gt, SPACING)
@@ -177,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                 "monai_s": round(totals["monai"], 4),
                 "ratio_monai_over_lesionres": round(totals["monai"] / totals["lesionres"], 2),
                 "torch_threads": torch.get_num_threads(),
+                "lesionres_device": "cpu (numpy/scipy)",
+                "monai_device": str(device),
             }
         )
     )

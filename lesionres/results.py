@@ -337,9 +337,16 @@ class ResultsWriter(pl.Callback):
             )
             print(f"{entry['condition']:<{width}}{entry['n']:>4}{entry['failed']:>5}{cells}")
         print(
-            "cells: mean±sd over scans (medians: `analyze`); "
+            "cells: mean±sd over the scans where the metric is defined (medians: `analyze`); "
             "failed rows carry their error in the table"
         )
+        if rows:  # a mean over fewer scans (HD95 of an empty prediction) says so, and why
+            import pandas as pd  # the analysis side, only for this note
+
+            from lesionres.analysis.stats import coverage_notes, summarize
+
+            for line in coverage_notes(summarize(pd.DataFrame(rows), SUMMARY_METRICS), _SHORT):
+                print(f"  {line}")
         logger = trainer.logger
         if isinstance(logger, TensorBoardLogger):
             for entry in summary:

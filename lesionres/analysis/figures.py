@@ -185,6 +185,19 @@ def _rotate(ax: Any, labels: Sequence[str], rotation: int = 30) -> None:
     ax.set_xticklabels(labels, rotation=rotation, ha=ha, rotation_mode="anchor")
 
 
+def _mark_partial_mean(ax: Any, x: float, y: float, n: int, scans: int) -> None:
+    """Write ``n=7/9`` above a mean over fewer than the condition's scored scans.
+
+    A metric undefined on a scan (HD95 of an empty prediction) drops that scan, often one of
+    the worst, from the mean: the figure must not show it as a mean over every scan.
+    """
+    if 0 < n < scans and np.isfinite(y):
+        ax.annotate(
+            f"n={n}/{scans}", (x, y), xytext=(0, 2), textcoords="offset points", ha="center",
+            va="bottom", fontsize=6, rotation=90,
+        )  # fmt: skip
+
+
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
     """Legend to the right of the axes, so it never hides data."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, **kwargs)
@@ -204,6 +217,9 @@ def plot_metric_bars(
     out: str | Path | None = None,
 ) -> Figure:
     """Mean of each 0-1 metric per condition, with error bars (the study's Figures 1/3/5).
+
+    A mean over fewer than the condition's scored scans (the metric undefined on some) is
+    marked ``n=7/9`` above its bar.
 
     Args:
         df: results table (failed rows are left out).
@@ -228,9 +244,10 @@ def plot_metric_bars(
     ax = fig.add_subplot()
     for j, cond in enumerate(conds):
         sub = df[df["condition"].astype(str) == cond]
-        means, lo_err, hi_err = [], [], []
+        means, lo_err, hi_err, counts = [], [], [], []
         for m in metrics:
             v = _values(sub, m).dropna().to_numpy()
+            counts.append(v.size)
             mean = v.mean() if v.size else np.nan
             if error == "ci":
                 lo, hi = bootstrap_mean_ci(v, n_boot, seed)
@@ -246,6 +263,8 @@ def plot_metric_bars(
             edgecolor="black", linewidth=0.5, hatch="//" if cond in other else None,
             label=f"{cond} (other cohort)" if cond in other else cond, error_kw={"linewidth": 0.8},
         )  # fmt: skip
+        for xi, mean, hi, n in zip(x, means, hi_err, counts, strict=True):
+            _mark_partial_mean(ax, xi, mean + np.nan_to_num(hi), n, len(sub))
     _rotate(ax, [_label(m) for m in metrics], rotation=20)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(
@@ -553,6 +572,7 @@ def plot_resolution_curve(
                     ys.append(v.mean())
                     los.append(v.mean() - lo)
                     his.append(hi - v.mean())
+                    _mark_partial_mean(ax, xs[-1], hi, v.size, len(rows_c))
                 if not xs:
                     continue
                 name = curve if model is None else f"{curve}, model {model}"

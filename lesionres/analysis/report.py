@@ -8,7 +8,8 @@ Command line (through ``python -m lesionres analyze``, or ``python -m lesionres.
 Output folder::
 
     report.md                      the numbers, the tests and why, conventions, methods text
-    summary.{csv,md,tex}           per condition x metric: n, mean, std, min, max, median
+    summary.{csv,md,tex}           per condition x metric: n, mean, std, min, max, median,
+                                   undefined values (n_missing) and why (missing_why)
     comparisons.{csv,md,tex}       every pair of conditions, one corrected family
     friedman.{csv,md,tex,json}     omnibus test over the paired conditions (when >= 3)
     stratified.{csv,md,tex}        metric per ground-truth lesion-volume / lesion-count stratum
@@ -247,19 +248,39 @@ def _p_phrase(p: float) -> str:
 
 
 def _summary_wide(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Condition rows x metric columns of 'mean ± sd (median)' for the report."""
+    """Condition rows x metric columns of 'mean ± sd (median)' for the report.
+
+    ``scans`` counts the condition's scans that were scored (failed rows excluded); a cell
+    whose mean is over fewer (the metric undefined on some) ends with ``n=7``.
+    """
     rows = []
     for cond, g in summary.groupby("condition", sort=False):
-        rec: dict[str, Any] = {"condition": cond}
         g = g.set_index("metric")
-        rec["n"] = int(g["n"].max()) if len(g) else 0
+        scans = int((g["n"] + g["n_missing"]).max()) if len(g) else 0
+        rec: dict[str, Any] = {"condition": cond, "scans": scans}
         for m in metrics:
             if m in g.index and g.loc[m, "n"] > 0:
                 r = g.loc[m]
                 sd = f" ± {r['std']:.3g}" if pd.notna(r["std"]) else ""
-                rec[figs.METRIC_LABELS.get(m, m)] = f"{r['mean']:.3g}{sd} ({r['median']:.3g})"
+                n = f", n={int(r['n'])}" if r["n"] < scans else ""
+                rec[figs.METRIC_LABELS.get(m, m)] = f"{r['mean']:.3g}{sd} ({r['median']:.3g}){n}"
         rows.append(rec)
     return pd.DataFrame(rows)
+
+
+def _summary_block(summary: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """The summary table and, below it, every mean that is over fewer scans, and why."""
+    out = [markdown_table(_summary_wide(summary, metrics))]
+    shown = summary[summary["metric"].isin(metrics)]
+    notes = stats.coverage_notes(shown, figs.METRIC_LABELS)
+    if notes:
+        out.append(
+            "Means over fewer scans than the condition has (a metric undefined on a scan, e.g. "
+            "HD95 of an empty prediction, leaves that scan, often one of the worst, out of "
+            "its mean):\n"
+        )
+        out += [f"- {line}" for line in notes] + [""]
+    return out
 
 
 def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
@@ -278,7 +299,7 @@ def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
     out["mean a / b"] = [
         f"{_fmt(a)} / {_fmt(b)}" for a, b in zip(comp["mean_a"], comp["mean_b"], strict=True)
     ]
-    out["median diff [95% CI]"] = [
+    out["Hodges-Lehmann [95% CI]"] = [
         f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
         for m, lo, hi in zip(comp["median_diff"], comp["ci_low"], comp["ci_high"], strict=True)
     ]
@@ -455,12 +476,22 @@ def _methods_paragraph(opts: _Options, has_unpaired: bool, has_friedman: bool) -
         )
     text += (
         "Effect sizes are rank-biserial correlations (matched-pairs for the signed-rank test), "
-        "positive when the first condition scores higher; the median difference (the "
-        "Hodges-Lehmann shift for independent cohorts) is reported with a 95% percentile "
-        f"bootstrap confidence interval ({opts.n_boot} resamples, seed {opts.seed}). p-values were "
+        "positive when the first condition scores higher. Each difference is estimated as the "
+        "test sees it: the Hodges-Lehmann pseudomedian of the paired differences (the median of "
+        "their Walsh averages, over the differences the signed-rank test ranks)"
+    )
+    if has_unpaired:
+        text += (
+            " and, between cohorts, the Hodges-Lehmann shift (the median of all between-cohort "
+            "differences; each cohort resampled on its own)"
+        )
+    text += (
+        ", with a 95% percentile bootstrap confidence interval (pairs resampled together; "
+        f"{opts.n_boot} resamples, seed {opts.seed}). p-values were "
         f"adjusted across all pairwise comparisons with {corr}, at alpha = {opts.alpha}. Scans "
         "whose evaluation failed, and pairs with a missing value, were excluded and are "
-        "reported. Analyses used lesionres.analysis with SciPy."
+        "reported; each mean is over the scans where its metric is defined, and their number "
+        "is given. Analyses used lesionres.analysis with SciPy."
     )
     return text
 
@@ -472,9 +503,17 @@ _CONVENTIONS = """\
 - **Paired effect size**: matched-pairs rank-biserial r = (W+ - W-) / (W+ + W-), ranks of
   |a - b| over the nonzero differences (Kerby 2014). r = 1: every nonzero difference favours a.
 - **Unpaired effect size**: r = 2 U_a / (n_a n_b) - 1 (Wendt 1972); equals P(a > b) - P(a < b).
-- **Median difference**: paired, the median of the per-scan differences a - b; unpaired, the
-  Hodges-Lehmann shift (median of all n_a x n_b differences a_i - b_j). 95% CI: percentile
-  bootstrap (pairs resampled together; cohorts resampled independently).
+- **Location estimate** (`median_diff`, "Hodges-Lehmann" in the tables): the estimate of the
+  quantity each test is about, so it and the p-value speak of the same thing. Paired: the
+  Hodges-Lehmann pseudomedian of d = a - b, the median of the Walsh averages (d_i + d_j) / 2,
+  i <= j, over the differences the signed-rank test ranks (nonzero ones for 'wilcox'). Unpaired:
+  the Hodges-Lehmann shift (median of all n_a x n_b differences a_i - b_j). 95% CI: percentile
+  bootstrap of the same estimate (pairs resampled together; cohorts resampled independently).
+  The plain median of the paired differences is `median_of_diffs` in `comparisons.csv`: it can
+  be 0 while most nonzero differences go one way.
+- **Verdicts** ("X higher than Y") take their direction from the test (r and the
+  Hodges-Lehmann estimate), never from the mean: a few scans where X fails badly can pull the
+  mean the other way, and the sentence then says so.
 - **p-values**: two-sided. `p_method` in `comparisons.csv` names the method of each row: exact
   (n <= 50 pairs, no ties, no zero differences), exact permutation over all 2^n sign flips
   (n <= 13 with ties or zeros), or the normal approximation with tie-corrected variance (no
@@ -487,7 +526,10 @@ _CONVENTIONS = """\
   two-sided p below 2^(1-n) (0.0625 at n = 5) is possible; such rows say so in `note`.
 - **Missing values**: failed rows (non-empty `error`) and non-finite metric values (NaN, inf,
   e.g. HD95 when one mask is empty) are excluded; pairs lose both sides. Counts are in
-  `n_dropped_failed` and `n_dropped_nan`.
+  `n_dropped_failed` and `n_dropped_nan`. A mean is over the scans where its metric is
+  defined, so an undefined value (often one of the worst scans) leaves it: every summary says
+  over how many scans, and why the others are undefined (`n`, `n_missing`, `missing_why` in
+  `summary.csv`).
 - **Metric conventions** (empty masks, connectivity of lesion components, HD95 with an empty
   mask, units): see `lesionres.metrics`; the confusion counts `tp, fp, fn, tn` are in the table,
   so any other convention can be recomputed.
@@ -509,14 +551,20 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
         "Means, medians and n of a paired row are over the scans that enter that test (both "
         "values present), so they can differ slightly between rows.\n"
     )
-    # the report lists only the notes that change how a row reads; the CSV keeps every note
-    key = comp["note"].astype(str).str.contains(_KEY_NOTES)
-    if key.any():
-        out.append("Rows to read with care:\n")
-        for _, r in comp[key].iterrows():
-            who = f"{r['model']}: " if "model" in comp.columns else ""
-            out.append(f"- {who}`{r['condition_a']}` vs `{r['condition_b']}`: {r['note']}.")
-        out.append("")
+    # the report lists only the notes that change how a row reads (the CSV keeps every note),
+    # and the significant rows whose mean points against the test
+    care = []
+    for _, r in comp.iterrows():
+        who = f"{r['model']}: " if "model" in comp.columns else ""
+        pair = f"- {who}`{r['condition_a']}` vs `{r['condition_b']}`: "
+        if re.search(_KEY_NOTES, "" if pd.isna(r["note"]) else str(r["note"])):
+            care.append(f"{pair}{r['note']}.")
+        caveat = _mean_caveat(r, r["condition_a"], r["condition_b"]) if r["significant"] else ""
+        if caveat:
+            higher = r["condition_a"] if _direction(r) > 0 else r["condition_b"]
+            care.append(f"{pair}the test finds `{higher}` higher{caveat}.")
+    if care:
+        out += ["Rows to read with care:\n", *care, ""]
     counts = []
     if (comp["n_dropped_failed"] > 0).any():
         k = int((comp["n_dropped_failed"] > 0).sum())
@@ -539,32 +587,75 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
 
 
 def _model_means(df: pd.DataFrame, opts: _Options) -> pd.DataFrame:
-    """Condition rows x model columns of 'mean [95% bootstrap CI] (n)'."""
+    """Condition rows x model columns of 'mean [95% bootstrap CI] (n)'.
+
+    ``(n)`` is the number of scans the mean is over; ``(7 of 9)`` when the metric is undefined
+    (or not finite) on some of the scored scans.
+    """
     ok = df[~stats.failed_rows(df)]
     rows = []
     for cond in stats.condition_order(df):
         row = {"condition": cond}
         here = ok[ok["condition"] == cond]
         for model, block in here.groupby(here["model"].astype(str), sort=False):
-            values = pd.to_numeric(block[opts.metric], errors="coerce").dropna().to_numpy()
+            values = pd.to_numeric(block[opts.metric], errors="coerce").to_numpy(dtype=float)
+            values = values[np.isfinite(values)]  # an inf (MONAI's HD95) is undefined too
             lo, hi = figs.bootstrap_mean_ci(values, opts.n_boot, opts.seed)
             mean = values.mean() if values.size else np.nan
-            row[model] = f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] ({values.size})"
+            n = f"{values.size}" + (f" of {len(block)}" if values.size < len(block) else "")
+            row[model] = f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] ({n})"
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
 
 
+def _direction(r: pd.Series) -> float:
+    """+1 if the test finds a higher, -1 if b: the sign of r (W+ vs W-), else of the estimate."""
+    return float(np.sign(r["effect_size"]) or np.sign(r["median_diff"]))
+
+
+def _mean_caveat(r: pd.Series, a: str, b: str) -> str:
+    """``; the mean difference points the other way ...`` when the mean contradicts the test.
+
+    A few scans where the test's winner fails badly can pull the mean the other way (a mean
+    is not what a rank test is about); the verdict stays the test's, the reader is told.
+    """
+    direction, mean_diff = _direction(r), r["mean_diff"]
+    if not (np.isfinite(mean_diff) and mean_diff != 0 and np.sign(mean_diff) == -direction):
+        return ""
+    winner = a if direction > 0 else b
+    return (
+        f"; the mean difference points the other way ({a} - {b} = {mean_diff:+.3g}): "
+        f"a few scans where {winner} is far lower outweigh the rest"
+    )
+
+
+def _adjusted_p_name(opts: _Options) -> str:
+    return "Holm p" if opts.correction == "holm" else "BH-adjusted p"
+
+
 def _model_finding(r: pd.Series, opts: _Options) -> str:
-    """One sentence per (condition, model pair): which model is higher, and is it significant."""
-    a, b, diff = r["model_a"], r["model_b"], r["mean_a"] - r["mean_b"]
+    """One sentence per (condition, model pair): which model the test finds higher, if any.
+
+    The direction is the test's own (the rank-biserial r and the Hodges-Lehmann estimate),
+    never the mean's; a mean that disagrees is reported as such.
+    """
+    a, b = r["model_a"], r["model_b"]
     where = f"`{r['condition']}`"
-    detail = f"mean {_fmt(r['mean_a'])} vs {_fmt(r['mean_b'])}, p adj. {_p_phrase(r['p_adjusted'])}"
     if not np.isfinite(r["p_adjusted"]):
         return f"- {where}: {a} vs {b} not tested ({r['note'] or 'no pairs'})."
-    if r["significant"]:
-        higher, lower = (a, b) if diff > 0 else (b, a)
-        return f"- {where}: **{higher} higher than {lower}** by {_fmt(abs(diff))} ({detail})."
-    return f"- {where}: no significant difference between {a} and {b} ({detail})."
+    detail = (
+        f"Hodges-Lehmann {a} - {b} = {_fmt(r['median_diff'])} "
+        f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}], r = {_fmt(r['effect_size'])}, "
+        f"{_adjusted_p_name(opts)} {_p_phrase(r['p_adjusted'])}; "
+        f"means {_fmt(r['mean_a'])} vs {_fmt(r['mean_b'])}"
+    )
+    if not r["significant"]:
+        return f"- {where}: no significant difference between {a} and {b} ({detail})."
+    higher, lower = (a, b) if _direction(r) > 0 else (b, a)
+    return (
+        f"- {where}: **{higher} higher than {lower}** by {_fmt(abs(r['median_diff']))} "
+        f"({detail}){_mean_caveat(r, a, b)}."
+    )
 
 
 def _model_section(
@@ -572,8 +663,8 @@ def _model_section(
 ) -> list[str]:
     out = [f"## Models compared within each condition ({opts.metric})\n"]
     out.append(
-        f"Mean {opts.metric} per model [95% bootstrap CI of the mean] (scans); failed rows "
-        "excluded.\n"
+        f"Mean {opts.metric} per model [95% bootstrap CI of the mean] (scans it is over, "
+        "'of' the scored scans when the metric is undefined on some); failed rows excluded.\n"
     )
     out.append(markdown_table(_model_means(df, opts)))
     out.append(
@@ -628,13 +719,14 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     lines.extend(_design_lines(df, comp))
     add("")
     lines.extend(_cohort_lines(df))
-    for model, wide in ctx["summary_wide"].items():
+    for model, block in ctx["summary_wide"].items():
         add(f"## Summary{f' — model {model}' if model else ''}\n")
         add(
-            "mean ± SD (median) per scan; failed rows and missing values excluded. All metrics, "
-            "with n, min and max: `summary.csv`.\n"
+            "mean ± SD (median) per scan; failed rows and missing values excluded (`n=`: the "
+            "scans a mean is over, when fewer than `scans`). All metrics, with n, undefined "
+            "values and why, min and max: `summary.csv`.\n"
         )
-        add(markdown_table(wide))
+        lines.extend(block)
     if ctx["model_comparisons"] is not None:  # the experiment's headline: before the details
         lines.extend(_model_section(df, ctx["model_comparisons"], ctx["figures"], opts))
     lines.extend(_comparison_section(comp, opts))
@@ -847,7 +939,7 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     summary_wide = {}
     for model in models:
         s = summary if model is None else summary[summary["model"].astype(str) == model]
-        summary_wide[model or ""] = _summary_wide(s, shown)
+        summary_wide[model or ""] = _summary_block(s, shown)
     written: list[tuple[str, str]] = []
     notes: list[str] = []
     if opts.make_figures:

@@ -21,11 +21,17 @@ Conventions (stated once here, repeated in the report):
     ``|a - b|`` over the nonzero differences only (whatever ``zero_method`` the test used);
   - unpaired: ``r = 2 U_a / (n_a n_b) - 1`` (Wendt 1972), ``U_a`` the Mann-Whitney U of a.
 
-* ``median_diff``: paired, the median of the per-scan differences ``a - b`` (zeros included);
-  unpaired, the Hodges-Lehmann shift, the median of all ``n_a * n_b`` differences
-  ``a_i - b_j`` (the location shift the Mann-Whitney test is about; a difference of the two
-  medians is also reported, as ``median_a - median_b``). Its 95% CI is a seeded percentile
-  bootstrap (pairs resampled together; the two cohorts resampled independently).
+* ``median_diff`` is the Hodges-Lehmann estimate that belongs to the row's test (the location
+  the p-value is about, not another quantity): paired, the pseudomedian of the per-scan differences
+  ``d = a - b``, the median of the ``n (n + 1) / 2`` Walsh averages ``(d_i + d_j) / 2``,
+  ``i <= j``, over the differences the test ranks (the nonzero ones under
+  ``zero_method="wilcox"``, the default, or 0 when all are zero; every one under ``"pratt"``
+  and ``"zsplit"``): the shift the signed-rank test is about. Unpaired, the
+  Hodges-Lehmann shift, the median of all ``n_a * n_b`` differences ``a_i - b_j`` (the shift
+  the Mann-Whitney test is about). Its 95% CI is a seeded percentile bootstrap of the same
+  estimate (pairs resampled together; the two cohorts resampled independently). The plain
+  median of the paired differences is kept as ``median_of_diffs`` (it can be 0 while the test
+  finds a shift); a difference of the two medians is ``median_a - median_b``.
 * p-values are two-sided. The method follows scipy's own ``"auto"`` rule, made explicit and
   written into ``p_method``: Wilcoxon exact when n <= 50 with no ties and no zero
   differences; with ties or zeros and n <= 13 an exhaustive sign-flip permutation test (all
@@ -40,7 +46,7 @@ Conventions (stated once here, repeated in the report):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any, Literal
 
@@ -57,6 +63,7 @@ __all__ = [
     "compare_conditions",
     "compare_models",
     "condition_order",
+    "coverage_notes",
     "failed_rows",
     "friedman",
     "harmonise_labels",
@@ -113,6 +120,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "median_b",
     "median_diff",
     "median_diff_method",
+    "median_of_diffs",
     "ci_low",
     "ci_high",
     "statistic",
@@ -140,12 +148,11 @@ _CORRECTIONS = ("holm", "fdr_bh")
 _PARTIALS = ("error", "intersect")
 _WILCOXON = "Wilcoxon signed-rank"
 _MWU = "Mann-Whitney U"
-_PAIRED_MEDIAN = "median of paired differences a-b"
+_PAIRED_MEDIAN = "Hodges-Lehmann pseudomedian of a-b (median of Walsh averages)"
 _HL_MEDIAN = "Hodges-Lehmann shift (median of all a_i-b_j)"
 _RBC_PAIRED = "matched-pairs rank-biserial (W+ - W-)/(W+ + W-); >0: a larger"
 _RBC_UNPAIRED = "rank-biserial 2U_a/(n_a n_b) - 1; >0: a larger"
-_BOOT_CHUNK_CELLS = 4_000_000  # bootstrap work arrays are chunked to stay around 32 MB
-_HL_CHUNK_CELLS = 250_000
+_HL_CHUNK_CELLS = 100_000  # bootstrap weight arrays are chunked to stay in cache
 
 
 # --------------------------------------------------------------------------- table helpers
@@ -317,7 +324,12 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
     """Per-condition descriptive statistics of every metric (NaN-aware).
 
     Failed rows are excluded (counted in ``n_failed``); non-finite values are missing
-    (``n_missing``); ``n`` counts the values used. ``std`` is the sample SD (ddof=1).
+    (``n_missing``); ``n`` counts the values used, so each metric's mean is over its own ``n``
+    scans (HD95 is undefined when a mask is empty: the worst failures leave its mean).
+    ``missing_why`` says why values are missing, read from the volumes (or confusion counts):
+    ``"empty prediction"``, ``"empty ground truth"``, ``"both masks empty"`` or
+    ``"no finite value"``, with counts when there are several reasons. ``std`` is the sample
+    SD (ddof=1).
 
     Args:
         df: results table.
@@ -325,11 +337,12 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
 
     Returns:
         Columns ``[model,] condition, metric, n, mean, std, min, max, median, n_missing,
-        n_failed`` in condition order (first appearance) and metric order.
+        missing_why, n_failed`` in condition order (first appearance) and metric order.
     """
     _require(df, ["condition"])
     metrics = _metrics(df, metrics)
     failed = failed_rows(df)
+    empty = _empty_masks(df)
     group_cols = (["model"] if _has_models(df) else []) + ["condition"]
     records: list[dict[str, Any]] = []
     order = {c: i for i, c in enumerate(condition_order(df))}
@@ -350,6 +363,7 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
                 max=float(v.max()) if v.size else np.nan,
                 median=float(np.median(v)) if v.size else np.nan,
                 n_missing=int(len(ok) - v.size),
+                missing_why=_missing_why(empty.loc[ok.index[_values(ok, metric).isna()]]),
                 n_failed=int(f.sum()),
             )
             records.append(rec)
@@ -361,6 +375,72 @@ def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Data
     lead = ["model"] if "model" in group_cols else []
     out = out.sort_values([*lead, "_c", "_m"], kind="stable")
     return out.drop(columns=["_c", "_m"]).reset_index(drop=True)
+
+
+def _empty_masks(df: pd.DataFrame) -> pd.DataFrame:
+    """Per row: is the prediction empty, is the ground truth empty (False when unknown)?
+
+    Read from ``pred_volume_ml`` / ``gt_volume_ml``, else from the confusion counts
+    (``tp + fp`` predicted voxels, ``tp + fn`` ground-truth voxels).
+    """
+
+    def is_zero(volume: str, counts: tuple[str, str]) -> pd.Series:
+        if volume in df.columns:
+            return pd.to_numeric(df[volume], errors="coerce").eq(0)
+        if set(counts) <= set(df.columns):
+            a, b = (pd.to_numeric(df[c], errors="coerce") for c in counts)
+            return (a + b).eq(0)
+        return pd.Series(False, index=df.index)
+
+    pred, gt = is_zero("pred_volume_ml", ("tp", "fp")), is_zero("gt_volume_ml", ("tp", "fn"))
+    return pd.DataFrame({"pred": pred, "gt": gt})
+
+
+def _missing_why(empty: pd.DataFrame) -> str:
+    """Why these rows have no value: ``"empty prediction"``, or ``"2 empty prediction, 1 ..."``."""
+    if empty.empty:
+        return ""
+    pred, gt = empty["pred"].to_numpy(), empty["gt"].to_numpy()
+    reasons = {
+        "empty prediction": int((pred & ~gt).sum()),
+        "empty ground truth": int((gt & ~pred).sum()),
+        "both masks empty": int((pred & gt).sum()),
+        "no finite value": int((~pred & ~gt).sum()),
+    }
+    found = {k: v for k, v in reasons.items() if v}
+    if len(found) == 1:
+        return next(iter(found))
+    return ", ".join(f"{v} {k}" for k, v in found.items())
+
+
+def coverage_notes(summary: pd.DataFrame, labels: Mapping[str, str] | None = None) -> list[str]:
+    """How many scans each mean is over, wherever a metric has undefined values.
+
+    A mean over the scans where a metric is defined leaves out exactly the worst failures
+    (HD95 of an empty prediction), so every table of means says so beside it.
+
+    Args:
+        summary: :func:`summarize` output of one model (or a table without models).
+        labels: display names of the metrics (default: the column names).
+
+    Returns:
+        One line per condition and metric with missing values, e.g.
+        ``"linear_x4, HD95 mm: mean over 7 of 9 scans; 2 undefined (empty prediction)"``
+        (failed rows, excluded everywhere, are not counted in the "of").
+    """
+    labels = labels or {}
+    lines = []
+    for r in summary.itertuples(index=False):
+        if not r.n_missing:
+            continue
+        why = getattr(r, "missing_why", "")
+        why = "" if pd.isna(why) or not str(why) else f" ({why})"
+        n, missing = int(r.n), int(r.n_missing)
+        lines.append(
+            f"{r.condition}, {labels.get(r.metric, r.metric)}: mean over {n} of "
+            f"{n + missing} scans; {missing} undefined{why}"
+        )
+    return lines
 
 
 def _metrics(df: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
@@ -418,22 +498,96 @@ def adjust_pvalues(p: Sequence[float] | np.ndarray, method: Correction = "holm")
 # --------------------------------------------------------------------------- bootstrap
 
 
-def _bootstrap_median(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile 95% CI of the median of ``d``, resampling values with replacement.
+def _count_vectors(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``rng.integers(0, n, (n_boot, n))`` resample indices and return them as counts.
 
-    All resample indices are drawn up front (``rng.integers(0, n, (n_boot, n))``), so the
-    result does not depend on how the work is chunked.
+    Row ``k`` counts how often each original value is in resample ``k``: a resample's
+    statistic that depends only on the multiset of values can be computed from it.
+    """
+    idx = rng.integers(0, n, size=(n_boot, n))
+    rows = np.arange(n_boot)[:, None]
+    counts = np.bincount((idx + rows * n).ravel(), minlength=n_boot * n).reshape(n_boot, n)
+    return counts.astype(np.int32)  # products of two counts stay < n**2
+
+
+def _weighted_medians(
+    sorted_values: np.ndarray, weights: Callable[[int, int], np.ndarray], n_boot: int
+) -> np.ndarray:
+    """The median of each resample, read from its weights on the sorted original values.
+
+    Args:
+        sorted_values: the original sample's values (differences or Walsh averages), sorted.
+        weights: ``weights(start, stop)`` gives resamples ``start:stop`` as integer weights,
+            one per sorted value (how often the resample holds that value); every row sums to
+            ``sorted_values.size``.
+        n_boot: number of resamples.
+
+    Returns:
+        One median per resample, equal to ``np.median`` of the resample's values (exact: the
+        middle ranks are found in the cumulative weight, nothing is re-sorted).
+    """
+    total = sorted_values.size
+    pos_lo, pos_hi = (total + 1) // 2, total // 2 + 1  # 1-based ranks of the middle element(s)
+    chunk = max(1, _HL_CHUNK_CELLS // total)  # small chunks stay in cache: measured 2-3x faster
+    meds = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        cum = np.cumsum(weights(start, stop), axis=1)
+        for r, row in enumerate(cum):
+            lo_i, hi_i = np.searchsorted(row, pos_lo), np.searchsorted(row, pos_hi)
+            meds[start + r] = 0.5 * (sorted_values[lo_i] + sorted_values[hi_i])
+    return meds
+
+
+def _percentile_ci(boot: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _walsh_averages(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``n (n + 1) / 2`` Walsh averages ``(d_i + d_j) / 2``, ``i <= j``, with ``i``, ``j``."""
+    i, j = np.triu_indices(d.size)
+    return (d[i] + d[j]) / 2, i, j
+
+
+def _pseudomedian(d: np.ndarray) -> float:
+    """Hodges-Lehmann one-sample estimate: the median of the Walsh averages of ``d``.
+
+    It is the shift ``theta`` at which the signed-rank statistic of ``d - theta`` balances
+    (W+ = W-): the location the Wilcoxon signed-rank test is about, so its sign agrees with
+    the test's (the plain median of ``d`` can be 0 while the test finds a shift).
+    """
+    return float(np.median(_walsh_averages(d)[0])) if d.size else np.nan
+
+
+def _bootstrap_pseudomedian(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile 95% CI of the Hodges-Lehmann pseudomedian, resampling pairs with replacement.
+
+    Resample indices are drawn up front (``rng.integers(0, n, (n_boot, n))``); each bootstrap
+    value equals the median of the Walsh averages of ``d[idx[k]]``. It is computed without
+    building them: with ``c`` the resample's count vector, the Walsh average of original
+    values ``i < j`` appears ``c_i * c_j`` times and ``(d_i + d_i) / 2`` appears
+    ``c_i (c_i + 1) / 2`` times (index pairs ``p <= q`` of the resample that both point at
+    ``i``), so the median is read from the weighted cumulative count of the original sorted
+    Walsh averages (exact; the weights always sum to ``n (n + 1) / 2``).
     """
     n = d.size
     if n == 0 or n_boot <= 0:
         return np.nan, np.nan
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    chunk = max(1, _BOOT_CHUNK_CELLS // n)
-    meds = np.concatenate(
-        [np.median(d[idx[s : s + chunk]], axis=1) for s in range(0, n_boot, chunk)]
-    )
-    lo, hi = np.percentile(meds, [2.5, 97.5])
-    return float(lo), float(hi)
+    counts = _count_vectors(n, n_boot, np.random.default_rng(seed))
+    walsh, i, j = _walsh_averages(d)
+    order = np.argsort(walsh, kind="stable")
+    i, j = i[order], j[order]
+    same = (i == j).astype(np.int32)
+
+    def weights(start: int, stop: int) -> np.ndarray:
+        c = counts[start:stop]
+        w = c[:, i]
+        w *= c[:, j] + same  # c_i * c_j, or c_i * (c_i + 1) on the diagonal ...
+        w >>= same  # ... halved there (always even)
+        return w
+
+    return _percentile_ci(_weighted_medians(walsh[order], weights, n_boot))
 
 
 def _hodges_lehmann(a: np.ndarray, b: np.ndarray) -> float:
@@ -456,28 +610,15 @@ def _bootstrap_hodges_lehmann(
     if n1 == 0 or n2 == 0 or n_boot <= 0:
         return np.nan, np.nan
     rng = np.random.default_rng(seed)
-    ia = rng.integers(0, n1, size=(n_boot, n1))
-    ib = rng.integers(0, n2, size=(n_boot, n2))
-    rows = np.arange(n_boot)[:, None]
-    ca = np.bincount((ia + rows * n1).ravel(), minlength=n_boot * n1).reshape(n_boot, n1)
-    cb = np.bincount((ib + rows * n2).ravel(), minlength=n_boot * n2).reshape(n_boot, n2)
-    ca, cb = ca.astype(np.int32), cb.astype(np.int32)  # counts products stay < n_a * n_b
+    ca, cb = _count_vectors(n1, n_boot, rng), _count_vectors(n2, n_boot, rng)
     diffs = np.subtract.outer(a, b).ravel()
     order = np.argsort(diffs, kind="stable")
-    sorted_d = diffs[order]
-    total = n1 * n2
-    pos_lo, pos_hi = (total + 1) // 2, total // 2 + 1  # 1-based ranks of the middle element(s)
-    chunk = max(1, _HL_CHUNK_CELLS // total)  # small chunks stay in cache: measured 2-3x faster
-    meds = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        w = (ca[start:stop, :, None] * cb[start:stop, None, :]).reshape(stop - start, total)
-        cum = np.cumsum(w[:, order], axis=1)
-        for r, row in enumerate(cum):
-            lo_i, hi_i = np.searchsorted(row, pos_lo), np.searchsorted(row, pos_hi)
-            meds[start + r] = 0.5 * (sorted_d[lo_i] + sorted_d[hi_i])
-    lo, hi = np.percentile(meds, [2.5, 97.5])
-    return float(lo), float(hi)
+
+    def weights(start: int, stop: int) -> np.ndarray:
+        w = ca[start:stop, :, None] * cb[start:stop, None, :]
+        return w.reshape(stop - start, n1 * n2)[:, order]
+
+    return _percentile_ci(_weighted_medians(diffs[order], weights, n_boot))
 
 
 # --------------------------------------------------------------------------- the two tests
@@ -527,6 +668,9 @@ def _wilcoxon_arrays(
     nonzero = d[d != 0]
     n_nonzero = int(nonzero.size)
     n_zero = n_pairs - n_nonzero
+    # the estimate is over the differences the test ranks: the nonzero ones for 'wilcox'
+    # (unless all are zero: then 0), all of them for 'pratt' / 'zsplit'
+    ranked = nonzero if zero_method == "wilcox" and n_nonzero else d
     notes: list[str] = []
     res: dict[str, Any] = dict(
         design="paired",
@@ -543,12 +687,13 @@ def _wilcoxon_arrays(
         mean_diff=float(d.mean()) if n_pairs else np.nan,
         median_a=float(np.median(a)) if n_pairs else np.nan,
         median_b=float(np.median(b)) if n_pairs else np.nan,
-        median_diff=float(np.median(d)) if n_pairs else np.nan,
+        median_diff=_pseudomedian(ranked),
         median_diff_method=_PAIRED_MEDIAN,
+        median_of_diffs=float(np.median(d)) if n_pairs else np.nan,
         statistic_name="W = min(W+, W-)",
         effect_size_name=_RBC_PAIRED,
     )
-    res["ci_low"], res["ci_high"] = _bootstrap_median(d, n_boot, seed)
+    res["ci_low"], res["ci_high"] = _bootstrap_pseudomedian(ranked, n_boot, seed)
     if n_pairs == 0:
         res.update(statistic=np.nan, p_value=np.nan, p_method="none", effect_size=np.nan)
         notes.append("no complete pairs: no test")
@@ -624,6 +769,7 @@ def _mwu_arrays(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> dict[st
         median_b=float(np.median(b)) if n2 else np.nan,
         median_diff=_hodges_lehmann(a, b) if n1 and n2 else np.nan,
         median_diff_method=_HL_MEDIAN,
+        median_of_diffs=np.nan,  # no pairs, no per-scan differences
         statistic_name="U_a",
         effect_size_name=_RBC_UNPAIRED,
     )
@@ -691,7 +837,7 @@ def paired_test(
         b: metric per scan under condition b.
         zero_method: zero differences: ``"wilcox"`` (drop them, default), ``"pratt"`` (rank
             them, then drop their ranks) or ``"zsplit"`` (split their ranks between W+ and W-).
-        n_boot: bootstrap resamples for the CI of the median difference.
+        n_boot: bootstrap resamples for the CI of the Hodges-Lehmann pseudomedian.
         seed: bootstrap seed.
         name_a: name of a in error messages.
         name_b: name of b in error messages.
@@ -902,7 +1048,7 @@ def compare_conditions(
             family gives more power) instead of every pair.
         correction: ``"holm"`` (default) or ``"fdr_bh"``.
         alpha: significance level applied to the adjusted p-values.
-        n_boot: bootstrap resamples for the CI of the median difference.
+        n_boot: bootstrap resamples for the CI of ``median_diff``.
         seed: bootstrap seed (each comparison uses it afresh, so a pair's CI does not depend
             on which other pairs are in the table).
         zero_method: ``"wilcox"``, ``"pratt"`` or ``"zsplit"`` (see :func:`paired_test`).

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from lesionres.analysis import (
     analyze,
     analyze_main,
+    coverage_notes,
     find_prediction_examples,
     latex_table,
     markdown_table,
@@ -30,6 +31,7 @@ from lesionres.analysis import (
     plot_volume_agreement,
     resolution_table,
     stratify,
+    summarize,
     synthetic_results,
     write_table,
 )
@@ -253,6 +255,84 @@ def test_analyze_with_models_writes_model_comparisons(tmp_path):
     # the plain-language verdicts: 12 scans all 0.2 higher is significant after Holm; noise is not
     assert re.search(r"`linear_x2`: \*\*b higher than a\*\* by 0\.(19|2)", section)
     assert "`original`: no significant difference between a and b" in section
+
+
+def test_model_verdict_follows_the_test_not_the_mean(tmp_path):
+    # b is better on 34 of 40 scans (by about 0.02) and far worse on 6 (by 0.45): the mean says
+    # a is higher by 0.05, the signed-rank test (median and r) says b is higher
+    a = paired_table(40, round_to=None, conditions=("original",), shifts=(0.0,)).assign(model="a")
+    b = a.assign(model="b")
+    better = 0.02 + np.linspace(-0.004, 0.004, 34)  # distinct: no ties
+    b["dice"] = a["dice"].to_numpy() + np.r_[better, -0.45 - np.linspace(0, 0.01, 6)]
+    csv = _table_csv(tmp_path, pd.concat([a, b]))
+    report = analyze(csv, tmp_path / "out", n_boot=500, make_figures=False)
+    mc = pd.read_csv(tmp_path / "out" / "model_comparisons.csv").iloc[0]
+    assert mc["mean_diff"] > 0.04 and mc["median_diff"] < 0 and mc["effect_size"] < -0.4
+    assert mc["significant"] and mc["ci_high"] < 0
+    text = report.read_text()
+    section = text[text.index("## Models compared") : text.index("## Pairwise comparisons")]
+    verdict = next(line for line in section.splitlines() if line.startswith("- `original`"))
+    assert "**b higher than a**" in verdict and "a higher than b" not in verdict
+    assert re.search(r"Hodges-Lehmann a - b = -0\.0(19|2)", verdict)
+    assert "the mean difference points the other way (a - b = +0.05" in verdict
+    # the same scans as two conditions of one model: the comparisons section says it too
+    conds = pd.concat([a, b.assign(condition="crude_x2", method="crude")]).drop(columns="model")
+    text = analyze(_table_csv(tmp_path, conds), tmp_path / "c", n_boot=0, make_figures=False)
+    care = text.read_text().split("Rows to read with care:")[1]
+    assert "the test finds `crude_x2` higher; the mean difference points the other way" in care
+
+
+def _two_empty_predictions() -> pd.DataFrame:
+    """9 scans, two models; under linear_x4 model b predicts nothing on 2 scans (HD95 NaN)."""
+    a = paired_table(9, conditions=("original", "linear_x4"), shifts=(0.0, -0.2)).assign(model="a")
+    a["precision"] = a["dice"]
+    b = a.assign(model="b")
+    empty = b.index[b["condition"] == "linear_x4"][:2]
+    b.loc[empty, ["dice", "precision", "hd95_mm", "pred_volume_ml"]] = [0.0, np.nan, np.nan, 0.0]
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_tables_say_how_many_scans_each_mean_is_over(tmp_path):
+    df = _two_empty_predictions()
+    csv = _table_csv(tmp_path, df)
+    report = analyze(csv, tmp_path / "out", metric="hd95_mm", n_boot=100, make_figures=False)
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    row = summary.set_index(["model", "condition", "metric"]).loc[("b", "linear_x4", "hd95_mm")]
+    assert (row["n"], row["n_missing"], row["missing_why"]) == (7, 2, "empty prediction")
+    assert "missing_why" in (tmp_path / "out" / "summary.md").read_text()
+    text = report.read_text()
+    model_b = text[text.index("## Summary — model b") : text.index("## Models compared")]
+    assert "- linear_x4, HD95 (mm): mean over 7 of 9 scans; 2 undefined (empty prediction)" in (
+        model_b
+    )
+    row = next(line for line in model_b.splitlines() if line.startswith("| linear_x4"))
+    hd95 = row.split("|")[4]  # condition, scans, Dice, HD95 (mm)
+    assert hd95.strip().endswith(", n=7") and re.match(r"\| linear_x4 \|\s+9 \|", row)
+    model_a = text[text.index("## Summary — model a") : text.index("## Summary — model b")]
+    assert "Means over fewer scans" not in model_a and ", n=" not in model_a
+    models = text[text.index("## Models compared") : text.index("## Pairwise comparisons")]
+    row = next(line for line in models.splitlines() if line.startswith("| linear_x4"))
+    cell_a, cell_b = (c.strip() for c in row.split("|")[2:4])
+    assert cell_a.endswith("(9)") and cell_b.endswith("(7 of 9)")
+
+
+def test_bar_chart_marks_means_over_fewer_scans():
+    df = _two_empty_predictions()
+    fig = plot_metric_bars(df, model="b", n_boot=50)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["n=7/9"]  # precision under linear_x4
+
+
+def test_coverage_notes_read_a_results_csv_as_strings():
+    # lesionres.results keeps rows as the CSV's strings ("" for an undefined value)
+    rows = [
+        {"subject_id": f"s{i}", "condition": "acq_6mm", "hd95_mm": "" if i < 2 else "4.5",
+         "pred_volume_ml": "0.0" if i < 2 else "3.1", "gt_volume_ml": "2.0", "error": ""}
+        for i in range(9)
+    ] + [{"subject_id": "s9", "condition": "acq_6mm", "hd95_mm": "", "error": "OOM"}]  # fmt: skip
+    summary = summarize(pd.DataFrame(rows), ["hd95_mm"])
+    assert coverage_notes(summary, {"hd95_mm": "HD95 mm"}) == [
+        "acq_6mm, HD95 mm: mean over 7 of 9 scans; 2 undefined (empty prediction)"
+    ]
 
 
 def test_analyze_main_errors_name_the_file(tmp_path):

@@ -19,7 +19,7 @@ from lesionres.analysis import (
     summarize,
     unpaired_test,
 )
-from lesionres.analysis.stats import _bootstrap_hodges_lehmann, _bootstrap_median
+from lesionres.analysis.stats import _bootstrap_hodges_lehmann, _bootstrap_pseudomedian
 from lesionres.errors import LesionresError
 
 
@@ -56,8 +56,41 @@ def test_wilcoxon_equals_scipy_and_pingouin(n, zero_method, decimals):
     d = a - b
     assert res["n_zero_diff"] == int((d == 0).sum())
     assert res["n"] == (int((d != 0).sum()) if zero_method == "wilcox" else n)
-    assert res["median_diff"] == pytest.approx(np.median(d))
+    assert res["median_of_diffs"] == pytest.approx(np.median(d))
+    ranked = d[d != 0] if zero_method == "wilcox" else d
+    assert res["median_diff"] == pytest.approx(_brute_pseudomedian(ranked), abs=1e-12)
     assert res["zero_method"] == zero_method
+
+
+def _brute_pseudomedian(d: np.ndarray) -> float:
+    """Median of the Walsh averages, by two plain loops (the reference)."""
+    return float(np.median([(d[i] + d[j]) / 2 for i in range(d.size) for j in range(i, d.size)]))
+
+
+def test_paired_estimate_is_the_shift_the_signed_rank_test_is_about():
+    # the Hodges-Lehmann pseudomedian is the shift theta at which the signed-rank statistic of
+    # d - theta balances: scipy's test of the shifted differences finds nothing there
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.3, 0.9, 31)
+    b = a - rng.gamma(1.5, 0.03, 31)  # skewed: mean, median and pseudomedian all differ
+    res = paired_test(_series(a), _series(b), n_boot=0)
+    d = a - b
+    assert res["median_diff"] == pytest.approx(_brute_pseudomedian(d), abs=1e-12)
+    assert res["median_diff"] != pytest.approx(np.median(d))
+    assert sps.wilcoxon(d - res["median_diff"]).pvalue > 0.9
+    assert abs(pg.wilcoxon(d - res["median_diff"])["RBC"].iloc[0]) < 0.05
+
+
+def test_paired_ci_agrees_with_the_test_when_the_median_difference_is_zero():
+    # 16 scans unchanged, 12 improve by about 0.05, 2 get slightly worse: the median of the
+    # differences is 0 (its CI was [0.000, 0.05] next to p = 0.002), the test finds a shift
+    d = np.r_[np.zeros(16), 0.05 + np.linspace(-0.01, 0.01, 12), [-0.01, -0.02]]
+    b = np.linspace(0.4, 0.7, d.size).round(3)
+    res = paired_test(_series(b + d), _series(b), n_boot=2000)
+    assert res["median_of_diffs"] == 0.0
+    assert res["p_value"] < 0.01 and res["effect_size"] > 0
+    assert res["median_diff"] == pytest.approx(_brute_pseudomedian((b + d - b)[d != 0]))
+    assert 0 < res["ci_low"] <= res["median_diff"] <= res["ci_high"]
 
 
 def test_wilcoxon_p_method_is_stated():
@@ -172,10 +205,11 @@ def test_corrections_equal_pingouin(method):
 
 def test_bootstrap_matches_naive_resampling():
     rng = np.random.default_rng(11)
-    d = rng.normal(size=17).round(1)
-    idx = np.random.default_rng(5).integers(0, 17, size=(300, 17))
-    naive = np.percentile(np.median(d[idx], axis=1), [2.5, 97.5])
-    np.testing.assert_allclose(_bootstrap_median(d, 300, 5), naive, atol=1e-12)
+    for n in (17, 16):  # odd (153) and even (136) numbers of Walsh averages, ties from rounding
+        d = rng.normal(size=n).round(1)
+        idx = np.random.default_rng(5).integers(0, n, size=(300, n))
+        naive = np.percentile([_brute_pseudomedian(d[k]) for k in idx], [2.5, 97.5])
+        np.testing.assert_allclose(_bootstrap_pseudomedian(d, 300, 5), naive, atol=1e-12)
     a, b = rng.uniform(size=13).round(2), rng.uniform(size=9).round(2)
     r = np.random.default_rng(5)
     ia, ib = r.integers(0, 13, (300, 13)), r.integers(0, 9, (300, 9))
