@@ -252,3 +252,29 @@ def test_thick_slice_scan_registers_too():
     found = registration.ras_matrix()
     error = points @ (found - MOVE)[:3, :3].T + (found - MOVE)[:3, 3]
     assert np.linalg.norm(error, axis=1).mean() < 2.0
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("folder", "mni"), ("atlas", "none")])
+def test_register_applies_to_scanner_space_test_sets_only(tmp_path, kind, expected):
+    from fakes import make_atlas_tree, make_folder_tree
+
+    from lesionres.benchmark import build_parser
+    from lesionres.conditions import ExternalTestSet
+    from lesionres.data.datamodule import LesionDataModule
+
+    make_folder_tree(tmp_path / "folder", n=3)
+    make_atlas_tree(tmp_path, n=3)
+    root = tmp_path / "folder" if kind == "folder" else tmp_path
+    external = [ExternalTestSet("clinical", str(tmp_path / "folder"), "folder", "T1w")]
+    module = LesionDataModule(
+        dataset=kind, root=str(root), register="mni", val_fraction=0.34, test_fraction=0.34,
+        cache_dir=None, condition_preset="none", external=external, target_shape=(16, 16, 16),
+    )  # fmt: skip
+    module.setup("test")
+    module.test_dataloader()
+    registers = {name: dataset.register for name, dataset in module.test_sets}
+    assert registers == {"original": expected, "clinical": "mni"}  # ATLAS is in MNI already
+    args = build_parser().parse_args(
+        ["root", "--out", "b", "--ckpt_path", "x", "--register", "mni"]
+    )
+    assert args.register == "mni"

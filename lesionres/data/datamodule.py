@@ -95,12 +95,14 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_subjects: ATLAS-like subjects to generate.
         synthetic_isles_subjects: ISLES-like subjects to generate.
         synthetic_spacing: Voxel size (mm) of the generated ATLAS-like set.
-        register: ``mni`` registers each ``predict`` scan and each external test cohort's scan
-            (affine, to the MNI152 2009a template: :mod:`lesionres.registration`) before the
-            model sees it, and maps the prediction back through the inverse; for scans in
-            scanner space and a model trained on MNI-registered data (ATLAS, synthetic).
-            ``none`` (default) takes scans as they lie. Whole-head and skull-stripped scans
-            alike (the template is skull-stripped; the fit looks at its brain and 4 mm around).
+        register: ``mni`` registers each ``predict`` scan, and each test scan of a dataset in
+            scanner space (``isles22``, ``folder``, external cohorts; ``atlas`` and
+            ``synthetic`` lie in MNI space already), to the MNI152 2009a template (affine:
+            :mod:`lesionres.registration`) before the model sees it, and maps the prediction
+            back through the inverse: for a model trained on MNI-registered data (ATLAS,
+            synthetic). ``none`` (default) takes scans as they lie. Whole-head and
+            skull-stripped scans alike (the template is skull-stripped; the fit looks at its
+            brain and 4 mm around).
     """
 
     def __init__(
@@ -333,9 +335,14 @@ class LesionDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per condition on the test split, then one per external cohort."""
+        from lesionres.prediction import MNI_DATASETS
+
         self.grid = self._checkpoint_grid() or self.grid
+        # --data.register: ATLAS and the synthetic set lie in MNI space already
+        own = "none" if self.hparams.dataset in MNI_DATASETS else self.hparams.register
         self.test_sets = [
-            (c.name, ConditionDataset(self.records["test"], c, self.grid)) for c in self.conditions
+            (c.name, ConditionDataset(self.records["test"], c, self.grid, own))
+            for c in self.conditions
         ]
         for external in self.external_sets:
             records = self._find(external.dataset, external.root, external.modality)
