@@ -31,7 +31,11 @@ not a guarantee the input suits the model:
   from the MNI152 (ATLAS) centre (0, -18, 22) or its voxel axes are rotated more than 15
   degrees from the world axes;
 - ``non-finite``: NaN/inf voxels (set to 0 before the z-score);
-- ``empty prediction``: no voxel reached the threshold.
+- ``empty prediction``: no voxel reached the threshold;
+- ``registration to MNI doubtful`` (``--data.register mni``): the registration's quality
+  figures fell below their thresholds (:meth:`~lesionres.registration.Registration.warnings`).
+  A registered scan is checked for its spacing only: field of view, cropping and MNI position
+  are the registration's business.
 
 Modality and intensity shifts (e.g. a FLAIR scan for a T1w model) are not detected.
 """
