@@ -307,6 +307,7 @@ def _test_own_model(run: _Run, args: argparse.Namespace, kind: str, root: Path) 
             "--data.conditions", conditions,
             "--data.external", "[]",
             "--data.binarize", run.settings.binarize,
+            "--data.register", args.register,
             *(["--data.modality", args.modality] if args.modality else []),
             "--model.connectivity", str(run.settings.connectivity),
             "--model.empty_convention", run.settings.empty,
@@ -337,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or nnunet (imagesTs/<id>_0000.nii.gz); a bare value applies to all")
     parser.add_argument("--ckpt_path", type=Path, default=None,
                         help="also test lesionres's own model (a checkpoint of fit)")
+    parser.add_argument("--register", choices=("none", "mni"), default="none",
+                        help="--ckpt_path's model: register scans in scanner space (isles22, "
+                        "folder) to MNI152 2009a first (test's --data.register)")
     parser.add_argument("--ckpt_name", default="lesionres",
                         help="model label of --ckpt_path's rows (default: lesionres)")
     parser.add_argument("--split_file", type=Path, default=None,

@@ -215,6 +215,7 @@ class LesionSegmenter(pl.LightningModule):
             if "spacing" in item
             else "",
             "threshold": self.hparams.threshold,
+            **(item["registration"].row() if "registration" in item else {}),
             "error": item.get("error", ""),
         }
         if row["error"]:

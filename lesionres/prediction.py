@@ -6,6 +6,10 @@ The road is the test road without a ground truth::
     scan on disk ──> z-score ──> GridMapping onto the checkpoint's model grid ──> U-Net
         ──> probabilities ──> GridMapping.to_native ──> threshold ──> mask (scan's affine)
 
+With ``--data.register mni`` a :class:`~lesionres.registration.RegisteredMapping` (an affine
+registration to the MNI152 2009a template) takes GridMapping's place both ways, and the
+transform (``.tfm``) and the registration's quality figures join the scan's outputs.
+
 :func:`find_scans` lists the scans under a folder (recursively; masks and derivatives are
 skipped), a single file, or a CSV with an ``image`` column. :class:`ScanDataset` prepares each
 scan exactly as the ``original`` test condition does (so a scan on the model grid gets the mask
@@ -27,7 +31,11 @@ not a guarantee the input suits the model:
   from the MNI152 (ATLAS) centre (0, -18, 22) or its voxel axes are rotated more than 15
   degrees from the world axes;
 - ``non-finite``: NaN/inf voxels (set to 0 before the z-score);
-- ``empty prediction``: no voxel reached the threshold.
+- ``empty prediction``: no voxel reached the threshold;
+- ``registration to MNI doubtful`` (``--data.register mni``): the registration's quality
+  figures fell below their thresholds (:meth:`~lesionres.registration.Registration.warnings`).
+  A registered scan is checked for its spacing only: field of view, cropping and MNI position
+  are the registration's business.
 
 Modality and intensity shifts (e.g. a FLAIR scan for a T1w model) are not detected.
 """
@@ -49,10 +57,17 @@ from scipy import ndimage
 from torch.utils.data import Dataset
 
 from lesionres.data.datasets import zscore
-from lesionres.data.grid import GridMapping, ModelGrid, spacing_of
+from lesionres.data.grid import ModelGrid, spacing_of
 from lesionres.data.io import load_volume, save_volume
 from lesionres.data.layouts import NIFTI_SUFFIXES, SubjectRecord
 from lesionres.errors import LesionresError
+from lesionres.registration import (
+    REGISTRATION_COLUMNS,
+    RegisterKind,
+    mni_grid_affine,
+    plan_mapping,
+    save_overlay,
+)
 
 __all__ = [
     "EXCLUDED_NAME_PARTS",
@@ -68,7 +83,7 @@ __all__ = [
     "scan_warnings",
 ]
 
-EXCLUDED_NAME_PARTS = ("_mask", "_msk", "label-", "_probseg", "desc-lesion")
+EXCLUDED_NAME_PARTS = ("_mask", "_msk", "label-", "_probseg", "desc-lesion", "desc-registered")
 EXCLUDED_FOLDERS = ("derivatives",)
 SPACING_FACTOR = 1.5
 FOV_TOLERANCE = 0.3
@@ -86,6 +101,7 @@ PREDICTION_COLUMNS = (
     "spacing_mm",
     "shape",
     "orientation",
+    *REGISTRATION_COLUMNS,  # empty unless --data.register mni
     "warnings",
     "error",
 )
@@ -114,6 +130,10 @@ class ScanEntry:
     def output(self, kind: str = "mask") -> Path:
         """``<relative folder>/<stem>_desc-lesion_<kind>.nii.gz``."""
         return self.relative.parent / f"{self.stem}_desc-lesion_{kind}.nii.gz"
+
+    def sidecar(self, name: str) -> Path:
+        """``<relative folder>/<stem>_<name>`` (registration outputs beside the mask)."""
+        return self.relative.parent / f"{self.stem}_{name}"
 
 
 def _strip_nifti(name: str) -> str:
@@ -240,13 +260,26 @@ class ScanDataset(Dataset):
 
     Each item holds ``record`` (a :class:`SubjectRecord` without mask, so the data module moves
     only the image to the device), ``entry``, ``image`` ``(1, X, Y, Z)`` on the model grid,
-    ``mapping`` back to the scan's grid, the scan's ``affine`` and ``shape``, and ``warnings``;
-    or ``error`` when the scan could not be prepared.
+    ``mapping`` back to the scan's grid, the scan's ``affine`` and ``shape``, ``warnings``
+    and, when registering, ``registration``; or ``error`` when the scan could not be prepared
+    (a failed registration included).
+
+    Args:
+        entries: The scans.
+        grid: The checkpoint's model grid.
+        register: ``mni`` registers each scan to the MNI152 2009a template first
+            (:mod:`lesionres.registration`); ``none`` takes it as it lies.
     """
 
-    def __init__(self, entries: Sequence[ScanEntry], grid: ModelGrid) -> None:
+    def __init__(
+        self,
+        entries: Sequence[ScanEntry],
+        grid: ModelGrid,
+        register: RegisterKind = "none",
+    ) -> None:
         self.entries = list(entries)
         self.grid = grid
+        self.register = register
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -261,7 +294,10 @@ class ScanDataset(Dataset):
             if bad.any():
                 item["warnings"].append(f"{int(bad.sum())} non-finite voxels set to 0")
                 image = np.where(bad, 0.0, image).astype(np.float32)
-            mapping = GridMapping.plan(image.shape, affine, self.grid)
+            mapping, registration = plan_mapping(image, affine, self.grid, self.register)
+            if registration is not None:
+                item["registration"] = registration
+                item["warnings"] += registration.warnings()
             item.update(
                 image=mapping.to_model(torch.from_numpy(zscore(image))[None]),
                 mapping=mapping,
@@ -297,9 +333,17 @@ def near_mni(shape: Sequence[int], affine: np.ndarray) -> tuple[bool, str]:
 
 
 def scan_warnings(
-    shape: Sequence[int], affine: np.ndarray, grid: ModelGrid, mni_model: bool = False
+    shape: Sequence[int],
+    affine: np.ndarray,
+    grid: ModelGrid,
+    mni_model: bool = False,
+    registered: bool = False,
 ) -> list[str]:
-    """Cheap checks of a scan against the model grid (see the module docstring)."""
+    """Cheap checks of a scan against the model grid (see the module docstring).
+
+    A scan ``registered`` to MNI is only checked for its spacing: the registration decides
+    where it lies on the model grid (its own checks are :meth:`Registration.warnings`).
+    """
     warnings = []
     to_ras = np.argsort(nib.orientations.io_orientation(affine)[:, 0])
     spacing = np.array(spacing_of(affine))[to_ras]
@@ -311,6 +355,8 @@ def scan_warnings(
             f"spacing {_fmt(spacing)} mm (RAS) is far from the model's {_fmt(model_spacing)} mm "
             f"(over {SPACING_FACTOR:g}x on an axis)"
         )
+    if registered:
+        return warnings
     if (np.abs(fov - model_fov) / model_fov).max() > FOV_TOLERANCE:
         warnings.append(
             f"field of view {_fmt(fov)} mm (RAS) differs from the model grid's "
@@ -330,7 +376,8 @@ def scan_warnings(
         near, why = near_mni(shape, affine)
         if not near:
             warnings.append(
-                f"not in MNI space ({why}) but the model was trained on MNI-registered scans"
+                f"not in MNI space ({why}) but the model was trained on MNI-registered scans "
+                "(--data.register mni registers them)"
             )
     return warnings
 
@@ -345,15 +392,29 @@ class MaskWriter(BasePredictionWriter):
     step's output is replaced by its row, so memory stays flat however many scans there are and
     ``trainer.predict`` returns the rows.
 
+    A registered scan (``--data.register mni``) also gets its transform,
+    ``<scan>_from-MNI152NLin2009aSym_to-scan_xfm.tfm`` (ITK: template points to scan points),
+    and its quality figures in the row.
+
     Args:
         out_dir: Output folder; default ``<run log dir>/predictions``.
         save_probabilities: Also write ``<scan>_desc-lesion_probseg.nii.gz`` (float32).
+        save_overlays: Also write what the model saw: ``<scan>_desc-registered_overlay.png``
+            (the scan on the model grid, template brain outlined in red) and
+            ``<scan>_space-MNI152NLin2009aSym_desc-registered.nii.gz`` (that image, z-scored,
+            to open over the MNI152 2009a template).
     """
 
-    def __init__(self, out_dir: str | None = None, save_probabilities: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: str | None = None,
+        save_probabilities: bool = False,
+        save_overlays: bool = False,
+    ) -> None:
         super().__init__("batch")
         self.out_dir = Path(out_dir).expanduser() if out_dir else None
         self.save_probabilities = save_probabilities
+        self.save_overlays = save_overlays
         self.training_dataset: str | None = None
         self._handle = None
         self._writer = None
@@ -407,7 +468,9 @@ class MaskWriter(BasePredictionWriter):
                 orientation="".join(nib.aff2axcodes(affine)),
             )
             grid = pl_module.model_grid
-            warnings += scan_warnings(shape, affine, grid, self.training_dataset in MNI_DATASETS)
+            mni_model = self.training_dataset in MNI_DATASETS
+            registered = "registration" in item
+            warnings += scan_warnings(shape, affine, grid, mni_model, registered)
             probability = np.asarray(prediction["probability"], dtype=np.float32)
             threshold = float(pl_module.hparams.threshold)
             mask = probability >= threshold
@@ -417,6 +480,7 @@ class MaskWriter(BasePredictionWriter):
                 row["probabilities"] = str(
                     save_volume(self.folder / entry.output("probseg"), probability, affine)
                 )
+            self._write_registration(row, item, grid)
             _, n_lesions = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
             voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
             row.update(volume_ml=f"{mask.sum() * voxel_ml:.4f}", n_lesions=str(n_lesions))
@@ -434,6 +498,20 @@ class MaskWriter(BasePredictionWriter):
         self._counts["warned"] += bool(row["warnings"])
         prediction.clear()  # drop the volumes the predict loop would otherwise keep
         prediction.update(row)
+
+    def _write_registration(self, row: dict, item: dict, grid: ModelGrid) -> None:
+        """The transform and quality figures of a registered scan; the overlay if asked."""
+        entry: ScanEntry = item["entry"]
+        registration = item.get("registration")
+        if registration is not None:
+            transform = self.folder / entry.sidecar("from-MNI152NLin2009aSym_to-scan_xfm.tfm")
+            row.update(transform=str(registration.save(transform)), **registration.row())
+        if self.save_overlays:
+            image = item["image"][0].detach().cpu().numpy()
+            save_overlay(self.folder / entry.sidecar("desc-registered_overlay.png"), image, grid)
+            if registration is not None:
+                name = "space-MNI152NLin2009aSym_desc-registered.nii.gz"
+                save_volume(self.folder / entry.sidecar(name), image, mni_grid_affine(grid))
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close()

@@ -57,6 +57,9 @@ RESULT_COLUMNS = (
     "model",
     "threshold",
     *METRIC_COLUMNS,
+    # registration to MNI (--data.register mni, external cohorts): lesionres.registration
+    "registration_ncc",
+    "registration_brain_overlap",
     "error",
 )
 SUMMARY_METRICS = ("dice", "precision", "recall", "hd95_mm", "lesion_f1", "abs_volume_diff_ml")
@@ -280,6 +283,10 @@ class ResultsWriter(pl.Callback):
             if self.save_probabilities:
                 save_volume(
                     folder / f"{stem}_desc-lesion_probseg.nii.gz", outputs["probability"], affine
+                )
+            if "registration" in outputs["item"]:  # beside the mask, for checking by eye
+                outputs["item"]["registration"].save(
+                    folder / f"{stem}_from-MNI152NLin2009aSym_to-scan_xfm.tfm"
                 )
         self._writer.writerow({k: _format(v) for k, v in row.items()})
         self._handle.flush()

@@ -33,6 +33,7 @@ from lesionres.data.split import (
     write_json,
 )
 from lesionres.errors import LesionresError
+from lesionres.registration import RegisterKind
 
 __all__ = ["LesionDataModule"]
 
@@ -94,6 +95,14 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_subjects: ATLAS-like subjects to generate.
         synthetic_isles_subjects: ISLES-like subjects to generate.
         synthetic_spacing: Voxel size (mm) of the generated ATLAS-like set.
+        register: ``mni`` registers each ``predict`` scan, and each test scan of a dataset in
+            scanner space (``isles22``, ``folder``, external cohorts; ``atlas`` and
+            ``synthetic`` lie in MNI space already), to the MNI152 2009a template (affine:
+            :mod:`lesionres.registration`) before the model sees it, and maps the prediction
+            back through the inverse: for a model trained on MNI-registered data (ATLAS,
+            synthetic). ``none`` (default) takes scans as they lie. Whole-head and
+            skull-stripped scans alike (the template is skull-stripped; the fit looks at its
+            brain and 4 mm around).
     """
 
     def __init__(
@@ -126,6 +135,7 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_subjects: int = 40,
         synthetic_isles_subjects: int = 10,
         synthetic_spacing: float = 2.0,
+        register: RegisterKind = "none",
     ) -> None:
         super().__init__()
         # conditions/external are dataclasses: kept out of checkpoints so that they load with
@@ -325,9 +335,14 @@ class LesionDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per condition on the test split, then one per external cohort."""
+        from lesionres.prediction import MNI_DATASETS
+
         self.grid = self._checkpoint_grid() or self.grid
+        # --data.register: ATLAS and the synthetic set lie in MNI space already
+        own = "none" if self.hparams.dataset in MNI_DATASETS else self.hparams.register
         self.test_sets = [
-            (c.name, ConditionDataset(self.records["test"], c, self.grid)) for c in self.conditions
+            (c.name, ConditionDataset(self.records["test"], c, self.grid, own))
+            for c in self.conditions
         ]
         for external in self.external_sets:
             records = self._find(external.dataset, external.root, external.modality)
@@ -335,9 +350,10 @@ class LesionDataModule(pl.LightningDataModule):
             records = [
                 r for r in records if (root, r.subject_id) not in self._lent
             ]  # seen in training
-            self.test_sets.append(
-                (external.name, ConditionDataset(records, Condition(external.name), self.grid))
+            dataset = ConditionDataset(
+                records, Condition(external.name), self.grid, self.hparams.register
             )
+            self.test_sets.append((external.name, dataset))
         names = self.test_names
         if len(set(names)) != len(names):
             raise LesionresError(f"condition names must be unique, got {names}")
@@ -357,7 +373,7 @@ class LesionDataModule(pl.LightningDataModule):
                 else "predict needs a trained model: pass --ckpt_path CHECKPOINT"
             )
         skipped: list = []
-        dataset = ScanDataset(find_scans(self.root, skipped), grid)
+        dataset = ScanDataset(find_scans(self.root, skipped), grid, self.hparams.register)
         list_skipped(self.root, skipped)  # never silently (e.g. a format it does not read)
         return self._loader(dataset, shuffle=False, collate_fn=_first_item)
 

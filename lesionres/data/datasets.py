@@ -27,6 +27,7 @@ from lesionres.data.grid import GridMapping, ModelGrid, spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import SubjectRecord
 from lesionres.data.validation import read_mask
+from lesionres.registration import RegisterKind, plan_mapping
 
 __all__ = [
     "ConditionDataset",
@@ -248,12 +249,23 @@ class ConditionDataset(Dataset):
 
     The condition degrades the native image (never the mask); the degraded image goes onto the
     model grid, and the item carries the :class:`GridMapping` back plus the original mask.
+    With ``register="mni"`` (external cohorts in scanner space) the degraded image is first
+    registered to the MNI152 2009a template and a
+    :class:`~lesionres.registration.RegisteredMapping` takes the GridMapping's place; the item
+    carries the ``registration`` too.
     """
 
-    def __init__(self, records: list[SubjectRecord], condition: Condition, grid: ModelGrid) -> None:
+    def __init__(
+        self,
+        records: list[SubjectRecord],
+        condition: Condition,
+        grid: ModelGrid,
+        register: RegisterKind = "none",
+    ) -> None:
         self.records = records
         self.condition = condition
         self.grid = grid
+        self.register = register
         condition.transform()  # a condition the transforms refuse fails here, not per scan
 
     def __len__(self) -> int:
@@ -265,7 +277,9 @@ class ConditionDataset(Dataset):
         try:
             image, mask, affine = load_scan(record)
             degraded, _ = degrade_image(self.condition, image, affine)  # shared with `degrade`
-            mapping = GridMapping.plan(image.shape, affine, self.grid)
+            mapping, registration = plan_mapping(degraded, affine, self.grid, self.register)
+            if registration is not None:
+                item["registration"] = registration
             normalised = torch.from_numpy(zscore(degraded))[None]
             item.update(
                 image=mapping.to_model(normalised),
