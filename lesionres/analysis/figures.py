@@ -28,6 +28,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from lesionres.analysis.stats import (
     _values,
+    better_direction,
     condition_order,
     failed_rows,
     paired_block,
@@ -82,7 +83,6 @@ _PALETTE = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#332288",
     "#999999", "#882255", "#44AA99", "#117733",
 )  # Okabe-Ito without black first (colour-blind safe), then Tol's muted  # fmt: skip
-_LOWER_IS_BETTER = {"hd95_mm", "assd_mm", "abs_volume_diff_ml", "abs_lesion_count_diff"}
 _GT_COLOUR = "#00E5FF"
 _PRED_COLOUR = "#FF2BD6"
 
@@ -356,7 +356,7 @@ def plot_distributions(
         f"{c} (n={len(d)}){' †' if c in other else ''}" for c, d in zip(conds, data, strict=True)
     ]
     _rotate(ax, labels, rotation=30)
-    notes = ["lower is better"] if metric in _LOWER_IS_BETTER else []
+    notes = ["lower is better"] if better_direction(metric) == "lower" else []
     values = np.concatenate(data) if data else np.array([])
     positive = values[values > 0]
     if positive.size and values.min() >= 0 and np.percentile(values, 99) > 20 * np.median(positive):
