@@ -48,6 +48,7 @@ __all__ = [
     "plot_resolution_curve",
     "plot_stratified",
     "plot_volume_agreement",
+    "resolution_axis",
     "resolution_table",
     "save_figure",
 ]
@@ -488,6 +489,48 @@ def resolution_table(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def resolution_axis(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFrame | None:
+    """The x axis of the resolution curves: each condition's resolution in mm.
+
+    Only conditions on the reference condition's dataset with a known voxel size. ``x`` is
+    the measured FWHM (``effective_fwhm_mm``) when every such condition has it, else the
+    nominal voxel; isotropic ones by their edge (the cube root of the voxel volume),
+    anisotropic ones (thick slices) by their largest edge.
+
+    Args:
+        df: results table.
+        source_spacing: see :func:`resolution_table`.
+
+    Returns:
+        :func:`resolution_table`'s rows with ``aniso`` (bool), ``x`` (mm) and ``x_label`` (the
+        spacing or FWHM as written), and ``attrs["measured"]`` (bool); ``None`` without a
+        reference condition.
+    """
+    res = resolution_table(df, source_spacing)
+    ref_rows = res[res["is_reference"]]
+    if ref_rows.empty:
+        return None
+    ref = ref_rows.iloc[0]
+    res = res[(res["dataset"] == ref["dataset"]) & res["voxel_volume_mm3"].notna()].copy()
+    measured = bool((res["effective"] != "").all())
+    res["x_label"] = res["effective" if measured else "spacing"]
+    edges = res["x_label"].map(lambda t: parse_resolution(t) or (np.nan,) * 3)
+    res["aniso"] = res["curve"].str.endswith("(anisotropic)")
+    res["x"] = [
+        max(e) if a else float(np.cbrt(np.prod(e)))
+        for e, a in zip(edges, res["aniso"], strict=True)
+    ]
+    res.attrs["measured"] = measured
+    return res
+
+
+def _margin_band(ax: Any, centre: float, margin: float, metric: str, style: str) -> None:
+    """Shade ``centre +- margin`` and draw the non-inferiority limit on the worse side."""
+    ax.axhspan(centre - margin, centre + margin, color="0.6", alpha=0.12, zorder=0)
+    worse = -1.0 if better_direction(metric) != "lower" else 1.0
+    ax.axhline(centre + worse * margin, color="0.35", linestyle=style, linewidth=1.0, zorder=1)
+
+
 def plot_resolution_curve(
     df: pd.DataFrame,
     metric: str = "dice",
@@ -495,6 +538,7 @@ def plot_resolution_curve(
     n_boot: int = 2000,
     seed: int = 0,
     source_spacing: Any = None,
+    margin: float | None = None,
     out: str | Path | None = None,
 ) -> Figure | None:
     """Mean metric against test-time voxel size, one curve per method (and per model).
@@ -512,30 +556,22 @@ def plot_resolution_curve(
         seed: bootstrap seed.
         source_spacing: spacing of the original images when the table does not say it
             (see :func:`resolution_table`).
+        margin: a non-inferiority margin in the metric's units: the reference mean +- margin
+            is shaded and the limit on the worse side drawn (one per model).
         out: path without extension to save PNG + PDF.
 
     Returns:
         The figure, or ``None`` when no method has two resolutions.
     """
-    res = resolution_table(df, source_spacing)
-    ref_rows = res[res["is_reference"]]
-    if ref_rows.empty:
+    res = resolution_axis(df, source_spacing)
+    if res is None:
         return None
-    ref = ref_rows.iloc[0]
-    res = res[(res["dataset"] == ref["dataset"]) & res["voxel_volume_mm3"].notna()].copy()
+    ref = res[res["is_reference"]].iloc[0]
     swept = res[~res["is_reference"]].groupby("curve")["spacing"].nunique()
     if not (swept >= 2).any():
         return None
     # measured resolution (thin-plane FWHM) when every drawn condition has it, else nominal
-    effective = bool((res["effective"] != "").all())
-    edges = res["effective" if effective else "spacing"].map(
-        lambda t: parse_resolution(t) or (np.nan,) * 3
-    )
-    res["aniso"] = res["curve"].str.endswith("(anisotropic)")
-    res["x"] = [
-        max(e) if a else float(np.cbrt(np.prod(e)))
-        for e, a in zip(edges, res["aniso"], strict=True)
-    ]
+    effective = res.attrs["measured"]
     clean = _clean(df)
     models = (
         [str(m) for m in pd.unique(clean["model"].dropna().astype(str))]
@@ -556,6 +592,10 @@ def plot_resolution_curve(
         span = pts["x"].max() - pts["x"].min() or 1.0
         for mi, model in enumerate(models):
             sub = clean if model is None else clean[clean["model"].astype(str) == model]
+            if margin is not None:
+                ref_values = _values(sub[sub["condition"].astype(str) == ref["condition"]], metric)
+                if ref_values.notna().any():
+                    _margin_band(ax, float(ref_values.mean()), margin, metric, styles[mi % 4])
             for j, curve in enumerate(members):
                 rows = pd.concat([res[res["is_reference"]], res[res["curve"] == curve]])
                 rows = rows.sort_values("x", kind="stable")
@@ -585,7 +625,7 @@ def plot_resolution_curve(
         measured = "measured FWHM" if effective else "test-time voxel"
         if aniso:
             ax.set_xticklabels(
-                ticks["effective" if effective else "spacing"],
+                ticks["x_label"],
                 rotation=30, ha="right", rotation_mode="anchor",
             )  # fmt: skip
             ax.set_xlabel(f"{measured} (mm; axis: largest)")
@@ -596,7 +636,8 @@ def plot_resolution_curve(
             ax.set_title("isotropic voxels", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(title="method", fontsize=8, loc="best")
-    axes[0].set_ylabel(f"mean {_label(metric)}\n(error bars: 95% bootstrap CI)")
+    band = ";\ngrey band: reference mean ± margin" if margin is not None else ""
+    axes[0].set_ylabel(f"mean {_label(metric)}\n(error bars: 95% bootstrap CI{band})")
     assumed = " (original assumed 1 mm isotropic)" if bool(res["assumed_source"].any()) else ""
     fig.suptitle(
         f"{_label(metric)} against test-time resolution, {ref['dataset'] or 'reference'} scans; "
