@@ -192,21 +192,25 @@ def _one_sided(x: np.ndarray, alternative: str, zero_method: str) -> float:
     return _signed_rank(x, zero_method, alternative)[1]
 
 
-def _signed_rank_pvalues(x: np.ndarray, alternative: str) -> np.ndarray:
-    """Signed-rank p-value of each row of ``x`` (normal approximation, zeros dropped).
+def _signed_rank_pvalues(x: np.ndarray, counts: np.ndarray, alternative: str) -> np.ndarray:
+    """Signed-rank p-value of each resample of ``x`` (normal approximation, zeros dropped).
 
-    The tie-corrected variance as scipy's ``wilcoxon(method="asymptotic")``; vectorised over
-    resamples. Zeros are the smallest ``|x|``, so ranking all values and subtracting the number
-    of zeros gives the ranks among the nonzero ones.
+    Resample ``k`` holds observed value ``x[i]`` ``counts[k, i]`` times. The ranks come from
+    the counts, never from sorting a resample: values sharing ``|x|`` form one tie group,
+    whose average rank is the count of smaller nonzero values plus ``(t + 1) / 2``, so the cost
+    does not grow with the resample's size. The variance is tie-corrected as in scipy's
+    ``wilcoxon(method="asymptotic")`` (no continuity correction).
     """
-    absx = np.abs(x)
-    nonzero = x != 0
-    ranks = sps.rankdata(absx, axis=1) - (~nonzero).sum(axis=1, keepdims=True)
-    m = nonzero.sum(axis=1).astype(float)
-    w_plus = np.where(x > 0, ranks, 0.0).sum(axis=1)
-    size = sps.rankdata(absx, "max", axis=1) - sps.rankdata(absx, "min", axis=1) + 1
-    ties = np.where(nonzero, size**2 - 1.0, 0.0).sum(axis=1)  # = sum over groups of t^3 - t
-    var = m * (m + 1) * (2 * m + 1) / 24 - ties / 48
+    magnitudes, group = np.unique(np.abs(x), return_inverse=True)
+    sign = np.zeros((x.size, magnitudes.size))
+    sign[np.arange(x.size), group] = np.sign(x)  # +1 / -1 into the value's tie group; zeros: 0
+    counts = counts.astype(float)
+    pos = counts @ (sign > 0)
+    t = pos + counts @ (sign < 0)  # nonzero values per tie group
+    rank = np.cumsum(t, axis=1) - t + (t + 1) / 2
+    w_plus = (pos * rank).sum(axis=1)
+    m = t.sum(axis=1)
+    var = m * (m + 1) * (2 * m + 1) / 24 - (t**3 - t).sum(axis=1) / 48
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (w_plus - m * (m + 1) / 4) / np.sqrt(var)
     if alternative == "greater":
@@ -245,9 +249,9 @@ def resampled_power(
     x = np.asarray(x, dtype=float)
     if x.size == 0 or n < 1 or n_resamples < 1:
         return np.nan
-    rng = np.random.default_rng(seed)
-    sample = x[rng.integers(0, x.size, size=(n_resamples, n))]
-    return float(np.mean(_signed_rank_pvalues(sample, alternative) < alpha))
+    # n draws with replacement, as counts per observed value (the same law as n indices)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(x.size, 1 / x.size), n_resamples)
+    return float(np.mean(_signed_rank_pvalues(x, counts, alternative) < alpha))
 
 
 def scans_needed(
