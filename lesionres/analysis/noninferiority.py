@@ -78,8 +78,8 @@ __all__ = [
     "shifted_differences",
 ]
 
-#: Margins used when none are given: two Dice points, about the spread between repeated
-#: trainings of the same 3D U-Net. Documented in the README; ``--margin none`` turns them off.
+#: Margins used when none are given: a deliberately small loss of two Dice points (a choice,
+#: not a measurement; README "Choosing a margin"). ``--margin none`` turns them off.
 DEFAULT_MARGINS: dict[str, float] = {"dice": 0.02}
 
 #: The four verdicts, best first.
