@@ -32,8 +32,10 @@ on the same scans as the reference (``original`` by default), per metric with a 
   the margin (linear between tested resolutions), with a bootstrap interval over scans (the
   same resampled scans under every condition).
 * **Sample size**: the scans needed for 80% power at alpha, to detect the observed difference
-  (two-sided) or to show non-inferiority at the margin, by resampling the observed paired
-  differences (seeded; normal-approximation signed-rank tests, zeros dropped; a grid of n).
+  (two-sided), to show non-inferiority at the margin, or inferiority, by resampling the
+  observed paired differences (seeded; normal-approximation signed-rank tests, zeros dropped;
+  a grid of n). At alpha itself, before the multiplicity correction: with many rows in the
+  family, a few more scans are needed.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ NONINFERIORITY_COLUMNS: tuple[str, ...] = (
     # beyond the issue's columns: the other claims, the level, and what n would settle it
     "ci_level", "p_inferiority", "p_equivalence_adjusted", "p_inferiority_adjusted",
     "correction", "n_dropped", "power_difference", "n_for_difference", "power_noninferiority",
-    "n_for_noninferiority", "note",
+    "n_for_noninferiority", "n_for_inferiority", "note",
 )  # fmt: skip
 
 #: Columns of :func:`margin_crossing` (``model`` first when the table has models).
@@ -336,6 +338,7 @@ def _compare_to_margin(
                                       **sizes),
         power_noninferiority=resampled_power(lower, d.size, "greater", **sizes),
         n_for_noninferiority=scans_needed(lower, "greater", power=power, **sizes),
+        n_for_inferiority=scans_needed(lower, "less", power=power, **sizes),
     )  # fmt: skip
 
 
@@ -770,18 +773,24 @@ def _reading_lines(table: pd.DataFrame) -> list[str]:
         who = f"{r['model']}, " if "model" in r else ""
         said = [r["note"]] if r["note"] else []
         if r["verdict"] == "inconclusive" and r["n"]:
-            need = r["n_for_noninferiority"]
+            need, worse = r["n_for_noninferiority"], r["n_for_inferiority"]
+            head = f"inconclusive with {r['n']} scans"
+            alike = "if the per-scan differences look like these"
             if np.isfinite(need):
                 said.append(
-                    f"inconclusive with {r['n']} scans (power to show non-inferiority now about "
+                    f"{head} (power to show non-inferiority now about "
                     f"{r['power_noninferiority']:.0%}); about {int(need)} scans would give 80% "
-                    "if the per-scan differences look like these"
+                    f"{alike}"
+                )
+            elif np.isfinite(worse):
+                said.append(
+                    f"{head}; the estimate lies beyond the margin: about {int(worse)} scans "
+                    f"would show it inferior (80% power) {alike}"
                 )
             else:
                 said.append(
-                    f"inconclusive with {r['n']} scans; even {SAMPLE_SIZE_GRID[-1]} would not "
-                    "show non-inferiority if the differences look like these (the estimate sits "
-                    "at or beyond the margin)"
+                    f"{head}; the estimate sits on the margin: even {SAMPLE_SIZE_GRID[-1]} scans "
+                    f"would settle neither non-inferiority nor inferiority {alike}"
                 )
         if said:
             lines.append(f"- {who}`{r['condition']}` ({r['metric']}): {'; '.join(said)}.")
@@ -851,7 +860,8 @@ def methods_text(
         f"bootstrap confidence interval (the level matching a TOST at alpha; {n_boot} "
         f"resamples, seed {seed}). The resolution at which the margin is crossed was read off "
         "the curve of mean paired differences, linearly between tested resolutions, with a "
-        f"{level} bootstrap interval over scans. Sample sizes for 80% power were estimated by "
-        f"resampling the observed paired differences ({n_resamples} simulated studies per "
-        "sample size, normal-approximation signed-rank tests)."
+        f"{level} bootstrap interval over scans. Sample sizes for 80% power at alpha (before the "
+        "multiplicity correction) were estimated by resampling the observed paired differences "
+        f"({n_resamples} simulated studies per sample size, normal-approximation signed-rank "
+        "tests)."
     )

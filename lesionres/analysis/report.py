@@ -456,6 +456,15 @@ def _settings_lines(settings: dict) -> list[str]:
     ]
 
 
+def _margin_phrase(opts: _Options) -> str:
+    """``Margins: dice 0.02 (default) against `original`.`` for the report's first lines."""
+    if not opts.margins:
+        return "Margins: none (no non-inferiority analysis)."
+    shown = ", ".join(f"{m} {v:g}" for m, v in opts.margins.items())
+    default = " (default)" if opts.margins_defaulted else ""
+    return f"Margins: **{shown}**{default} against `{opts.reference or 'original'}`."
+
+
 def _family_name(opts: _Options) -> str:
     """``Holm's correction`` or ``the Benjamini-Hochberg correction``, for running text."""
     return "Holm's correction" if opts.correction == "holm" else "the Benjamini-Hochberg correction"
@@ -710,7 +719,7 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
         f"Primary metric: **{opts.metric}**. Correction: **{opts.correction}** over all pairwise "
         f"comparisons, alpha = {opts.alpha}. Bootstrap: {opts.n_boot} resamples, seed "
         f"{opts.seed}. Zero differences: '{opts.zero_method}'. Partial overlaps: "
-        f"'{opts.partial}'.\n"
+        f"'{opts.partial}'. {_margin_phrase(opts)}\n"
     )
     add("## Data\n")
     add(markdown_table(ctx["conditions"]))
