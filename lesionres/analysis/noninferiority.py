@@ -72,7 +72,7 @@ __all__ = [
     "default_reference",
     "margin_crossing",
     "methods_text",
-    "noninferiority",
+    "compare_to_reference",
     "parse_margins",
     "report_lines",
     "resampled_power",
@@ -87,7 +87,7 @@ DEFAULT_MARGINS: dict[str, float] = {"dice": 0.02}
 #: The four verdicts, best first.
 VERDICTS: tuple[str, ...] = ("equivalent", "non-inferior", "inferior", "inconclusive")
 
-#: Columns of :func:`noninferiority` (``model`` first when the table has models).
+#: Columns of :func:`compare_to_reference` (``model`` first when the table has models).
 NONINFERIORITY_COLUMNS: tuple[str, ...] = (
     "metric", "condition", "reference", "margin", "direction", "n", "estimate", "ci_low",
     "ci_high", "p_noninferiority", "p_equivalence", "p_adjusted", "verdict",
@@ -366,7 +366,7 @@ def _notes(r: Mapping[str, Any], alpha: float) -> str:
 # --------------------------------------------------------------------------- the table
 
 
-def noninferiority(
+def compare_to_reference(
     df: pd.DataFrame,
     margins: Mapping[str, float] | None = None,
     *,
@@ -561,7 +561,7 @@ def margin_crossing(
 
     Args:
         df: results table.
-        table: :func:`noninferiority` output for ``df``.
+        table: :func:`compare_to_reference` output for ``df``.
         source_spacing: see :func:`lesionres.analysis.figures.resolution_table`.
         n_boot: bootstrap resamples over scans.
         seed: bootstrap seed.
@@ -716,7 +716,7 @@ def report_lines(
     """The report's section on margins: verdicts, crossing resolution, sample sizes.
 
     Args:
-        table: :func:`noninferiority` output.
+        table: :func:`compare_to_reference` output.
         crossing: :func:`margin_crossing` output.
         margins: the margins used.
         defaulted: the margins are :data:`DEFAULT_MARGINS` (nobody chose them).

@@ -1016,7 +1016,7 @@ def _margins(df: pd.DataFrame, opts: _Options, out_dir: Path) -> tuple[pd.DataFr
     """Non-inferiority against the reference and the crossing resolution; tables written."""
     reference = opts.reference or ni.default_reference(df)
     opts.reference = reference
-    table = ni.noninferiority(
+    table = ni.compare_to_reference(
         df, opts.margins, reference=reference, alpha=opts.alpha, correction=opts.correction,
         n_boot=opts.n_boot, seed=opts.seed, zero_method=opts.zero_method, partial=opts.partial,
         match=opts.match,

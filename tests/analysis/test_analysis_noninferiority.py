@@ -13,8 +13,8 @@ from lesionres.analysis.noninferiority import (
     DEFAULT_MARGINS,
     NONINFERIORITY_COLUMNS,
     _signed_rank_pvalues,
+    compare_to_reference,
     margin_crossing,
-    noninferiority,
     parse_margins,
     resampled_power,
     scans_needed,
@@ -57,7 +57,7 @@ def _diffs(df: pd.DataFrame, condition: str, metric: str) -> np.ndarray:
 def test_p_values_are_scipys_one_sided_wilcoxon_on_the_shifted_differences(n, round_to):
     df = with_other_cohort(paired_table(n, round_to=round_to))
     margins = {"dice": 0.02, "hd95_mm": 2.0}
-    table = noninferiority(df, margins, n_boot=50, n_resamples=20)
+    table = compare_to_reference(df, margins, n_boot=50, n_resamples=20)
     assert list(table.columns[: len(ISSUE_COLUMNS)]) == ISSUE_COLUMNS
     assert list(table.columns) == list(NONINFERIORITY_COLUMNS)
     assert len(table) == 4 and table.attrs["not_paired"] == ["isles22"]
@@ -86,7 +86,7 @@ def test_estimate_is_the_pseudomedian_with_its_bootstrap_ci_at_the_tost_level():
     rng = np.random.default_rng(3)
     d = rng.normal(-0.005, 0.02, 40)
     df = _two_conditions(d)
-    row = noninferiority(df, {"dice": 0.02}, n_boot=400, seed=7, alpha=0.05).iloc[0]
+    row = compare_to_reference(df, {"dice": 0.02}, n_boot=400, seed=7, alpha=0.05).iloc[0]
     exact = _diffs(df, "linear_x2", "dice")
     assert row["estimate"] == pytest.approx(_pseudomedian(exact))
     lo, hi = _bootstrap_pseudomedian(exact, 400, 7, level=0.90)
@@ -98,7 +98,7 @@ def test_estimate_is_the_pseudomedian_with_its_bootstrap_ci_at_the_tost_level():
 def test_a_difference_equal_to_the_margin_is_a_zero_not_float_noise():
     d = np.array([-0.02] * 4 + [0.01, -0.01, 0.015, 0.005, -0.005, 0.02])
     df = _two_conditions(d).round(2)  # 0.78 - 0.80 + 0.02 is 1e-17 without rounding
-    row = noninferiority(df, {"dice": 0.02}, n_boot=0, n_resamples=10).iloc[0]
+    row = compare_to_reference(df, {"dice": 0.02}, n_boot=0, n_resamples=10).iloc[0]
     shifted = np.round(_diffs(df, "linear_x2", "dice") + 0.02, 12)
     assert (shifted == 0).sum() == 4
     expected = sps.wilcoxon(shifted, alternative="greater").pvalue  # zeros dropped ('wilcox')
@@ -114,7 +114,7 @@ def test_small_noisy_sample_without_a_significant_difference_is_inconclusive_not
     df = _two_conditions(d)
     two_sided = compare_conditions(df, "dice", n_boot=0)
     assert not two_sided["significant"].any()  # "no difference" is what a naive reading says
-    row = noninferiority(df, {"dice": 0.02}, n_boot=200).iloc[0]
+    row = compare_to_reference(df, {"dice": 0.02}, n_boot=200).iloc[0]
     assert row["verdict"] == "inconclusive"
     assert row["p_equivalence"] > 0.05
     assert row["ci_low"] < -0.02 < row["ci_high"]  # the CI spans the margin
@@ -125,7 +125,7 @@ def test_small_noisy_sample_without_a_significant_difference_is_inconclusive_not
 
 def test_large_sample_within_the_margin_is_equivalent():
     d = np.random.default_rng(5).normal(0.002, 0.02, 400)
-    row = noninferiority(_two_conditions(d), {"dice": 0.02}, n_boot=200).iloc[0]
+    row = compare_to_reference(_two_conditions(d), {"dice": 0.02}, n_boot=200).iloc[0]
     assert row["verdict"] == "equivalent"
     assert -0.02 < row["ci_low"] < row["ci_high"] < 0.02
 
@@ -143,7 +143,8 @@ def test_large_sample_within_the_margin_is_equivalent():
 def test_verdict_follows_the_metric_direction(shift, metric, margin, verdict):
     sd = 0.02 if metric == "dice" else 1.0
     d = np.random.default_rng(2).normal(shift, sd, 200)
-    row = noninferiority(_two_conditions(d, metric=metric), {metric: margin}, n_boot=100).iloc[0]
+    df = _two_conditions(d, metric=metric)
+    row = compare_to_reference(df, {metric: margin}, n_boot=100).iloc[0]
     assert row["verdict"] == verdict
     assert row["direction"] == ("higher" if metric == "dice" else "lower")
 
@@ -151,7 +152,7 @@ def test_verdict_follows_the_metric_direction(shift, metric, margin, verdict):
 def test_verdicts_use_the_holm_adjusted_p_values():
     conds = ("original", "a_x2", "b_x2", "c_x2", "d_x2")
     df = paired_table(12, conditions=conds, shifts=(0, -0.01, -0.01, -0.01, -0.01), round_to=None)
-    table = noninferiority(df, {"dice": 0.05}, n_boot=0, n_resamples=10)
+    table = compare_to_reference(df, {"dice": 0.05}, n_boot=0, n_resamples=10)
     assert (table["p_adjusted"] >= table["p_noninferiority"]).all()
     assert table["correction"].iloc[0] == "holm over 4 rows"
     for r in table.itertuples():
@@ -175,10 +176,12 @@ def test_margins_parse_and_refuse_what_has_no_better_direction():
 def test_reference_and_margin_errors_name_the_problem():
     df = paired_table(10)
     with pytest.raises(LesionresError, match="--reference: no condition 'bogus'"):
-        noninferiority(df, {"dice": 0.02}, reference="bogus")
+        compare_to_reference(df, {"dice": 0.02}, reference="bogus")
     with pytest.raises(LesionresError, match="no column lesion_f1"):
-        noninferiority(df, {"lesion_f1": 0.05})
-    other = noninferiority(df, {"dice": 0.02}, reference="crude_x2", n_boot=0, n_resamples=10)
+        compare_to_reference(df, {"lesion_f1": 0.05})
+    other = compare_to_reference(
+        df, {"dice": 0.02}, reference="crude_x2", n_boot=0, n_resamples=10
+    )
     assert set(other["condition"]) == {"original", "linear_x2"}
 
 
@@ -231,7 +234,7 @@ def _sweep(shifts: dict[str, float], n: int = 20) -> pd.DataFrame:
 
 def test_crossing_is_read_off_the_curve_and_the_largest_noninferior_level_from_the_tests():
     df = _sweep({"2": -0.005, "3": -0.01, "4": -0.03})
-    table = noninferiority(df, {"dice": 0.02}, n_boot=100, n_resamples=10)
+    table = compare_to_reference(df, {"dice": 0.02}, n_boot=100, n_resamples=10)
     assert list(table["verdict"]) == ["equivalent", "equivalent", "inferior"]
     crossing = margin_crossing(df, table, n_boot=100)
     row = crossing.iloc[0]
@@ -244,7 +247,7 @@ def test_crossing_is_read_off_the_curve_and_the_largest_noninferior_level_from_t
 
 def test_crossing_beyond_the_sweep_is_infinite_and_said():
     df = _sweep({"2": 0.0, "3": -0.005})
-    table = noninferiority(df, {"dice": 0.02}, n_boot=50, n_resamples=10)
+    table = compare_to_reference(df, {"dice": 0.02}, n_boot=50, n_resamples=10)
     row = margin_crossing(df, table, n_boot=50).iloc[0]
     assert np.isinf(row["crossing_mm"]) and "within the margin" in row["note"]
     assert row["largest_noninferior"] == "linear_x3"
@@ -297,3 +300,14 @@ def test_study_passes_margin_and_reference_to_analyze(tmp_path, monkeypatch):
     assert seen["margins"] == ["dice=0.03", "hd95_mm=2"] and seen["reference"] == "linear_x2"
     with pytest.raises(LesionresError, match="--margin"):
         study.study_main(["--out", str(tmp_path), "--margin", "dice=-1"])
+
+
+def test_report_tells_a_user_with_9_scans_how_many_would_settle_it(tmp_path):
+    d = np.array([-0.09, 0.07, -0.05, 0.04, -0.03, 0.06, -0.08, 0.02, 0.01])
+    csv = tmp_path / "results.csv"
+    _two_conditions(d).to_csv(csv, index=False)
+    report = analyze(csv, tmp_path / "out", n_boot=100, make_figures=False).read_text()
+    row = pd.read_csv(tmp_path / "out" / "noninferiority.csv").iloc[0]
+    assert row["verdict"] == "inconclusive" and 9 < row["n_for_noninferiority"] <= 1000
+    assert "inconclusive with 9 scans (power to show non-inferiority now about" in report
+    assert f"about {int(row['n_for_noninferiority'])} scans would give 80%" in report
