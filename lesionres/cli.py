@@ -1,5 +1,5 @@
 """Command line: ``python -m lesionres COMMAND`` (fit, validate, test, predict, synth, check,
-degrade, score, analyze, study).
+degrade, score, benchmark, analyze, study).
 
 ``fit``/``validate``/``test``/``predict`` go through LightningCLI (``--help``, ``--config``,
 ``--print_config``); the other subcommands are plain functions dispatched first. Without a
@@ -41,6 +41,7 @@ Other commands:
   check      validate a dataset before training (readable, finite, binary masks, geometry)
   degrade    write every scan under every test condition as NIfTI (for any other tool)
   score      score prediction masks against ground truth into results.csv
+  benchmark  run any models (command lines, a checkpoint) under every condition, score, compare
   analyze    statistics, tables, figures and report from results.csv
   study      fit, test and analyze in one run folder
 
@@ -311,6 +312,10 @@ def _plain_command(command: str):
         from lesionres.scoring import score_main
 
         return score_main
+    if command == "benchmark":
+        from lesionres.benchmark import benchmark_main
+
+        return benchmark_main
     if command == "analyze":
         from lesionres.analysis import analyze_main
 

@@ -19,28 +19,32 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Literal
 
-import nibabel as nib
 import yaml
 from tqdm import tqdm
 
 from lesionres.conditions import Condition, degrade_image, effective_fwhm_mm, preset_conditions
 from lesionres.data.grid import spacing_of
-from lesionres.data.io import save_volume
+from lesionres.data.io import read_header, save_volume
 from lesionres.data.layouts import SubjectRecord, find_subjects
 from lesionres.errors import LesionresError
 
 __all__ = [
     "MANIFEST_COLUMNS",
+    "add_dataset_arguments",
+    "choose_conditions",
     "degrade_dataset",
     "degrade_main",
+    "find_dataset",
     "output_path",
     "parse_conditions",
+    "read_data_config",
 ]
 
 MANIFEST_COLUMNS = (
@@ -79,7 +83,7 @@ def parse_conditions(text: str | list | None, origin: str = "--conditions") -> l
     return conditions
 
 
-def _read_config(path: Path | None) -> dict:
+def read_data_config(path: Path | None) -> dict:
     """The ``data`` section of a lesionres YAML config (shipped names found too)."""
     if path is None:
         return {}
@@ -169,7 +173,7 @@ def degrade_dataset(
         scan = None
         if all(p.exists() for p in paths.values()):
             reference = record.mask or record.image  # the grid `test` scores on
-            native = spacing_of(nib.load(str(reference)).affine)
+            native = spacing_of(read_header(reference)[1])
         else:
             scan = load_scan(record)
             native = spacing_of(scan[2])
@@ -186,9 +190,8 @@ def degrade_dataset(
     return rows
 
 
-def degrade_main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``degrade``."""
-    parser = argparse.ArgumentParser(prog="lesionres degrade", description=__doc__.split("\n\n")[0])
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``degrade`` and ``benchmark`` share: the dataset, its conditions, the grid."""
     parser.add_argument("root", type=Path, help="dataset folder (or CSV for --dataset folder)")
     parser.add_argument("--dataset", choices=("atlas", "isles22", "folder"), default=None,
                         help="layout of ROOT (default: the config's data.dataset, else folder)")
@@ -203,36 +206,54 @@ def degrade_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", choices=("native", "acquired"), default="native",
                         help="native: the scan's own grid, as test uses it; acquired: the "
                         "simulated scan on its coarse grid")
-    parser.add_argument("--layout", choices=("folder", "nnunet"), default="folder")
     parser.add_argument("--modality", choices=("dwi", "adc", "flair"), default=None,
                         help="ISLES 2022 image modality (default: the config's, else dwi)")
-    parser.add_argument("--binarize", choices=("strict", "nonzero", "half"), default=None,
-                        help="how mask values are read (as test's --data.binarize)")
-    args = parser.parse_args(argv)  # fmt: skip
 
-    data = _read_config(args.config)
+
+def choose_conditions(args: argparse.Namespace, data: dict) -> list[Condition]:
+    """``--conditions``, else ``--condition_preset``, else the config's, else ``study``."""
     if args.conditions is not None:
-        conditions = parse_conditions(args.conditions)
-    elif args.condition_preset is not None:
-        conditions = preset_conditions(args.condition_preset)
-    elif data.get("conditions"):
-        conditions = parse_conditions(data["conditions"], f"{args.config}: data.conditions")
-    else:
-        conditions = preset_conditions(data.get("condition_preset") or "study")
+        return parse_conditions(args.conditions)
+    if args.condition_preset is not None:
+        return preset_conditions(args.condition_preset)
+    if data.get("conditions"):
+        return parse_conditions(data["conditions"], f"{args.config}: data.conditions")
+    return preset_conditions(data.get("condition_preset") or "study")
+
+
+def find_dataset(
+    args: argparse.Namespace, data: dict, binarize: str, require_masks: bool = False
+) -> tuple[str, Path, list[SubjectRecord]]:
+    """``(layout, root, records)`` of ``args.root``; a config's ``synthetic`` is its ATLAS tree.
+
+    Raises:
+        LesionresError: no scans found, or the finder's errors (all listed).
+    """
     kind = args.dataset or data.get("dataset") or "folder"
     if kind == "synthetic":
         kind, root = "atlas", args.root / "ATLAS_2"
     else:
         root = args.root
     records = find_subjects(kind, root, args.modality or data.get("modality") or "dwi",
-                            require_masks=False)  # fmt: skip
+                            require_masks=require_masks)  # fmt: skip
     if not records:
         raise LesionresError(f"{args.root}: no scans found for --dataset {kind}")
+    return kind, root, [dataclasses.replace(r, binarize=binarize) for r in records]
+
+
+def degrade_main(argv: list[str] | None = None) -> int:
+    """Command-line entry of ``degrade``."""
+    parser = argparse.ArgumentParser(prog="lesionres degrade", description=__doc__.split("\n\n")[0])
+    add_dataset_arguments(parser)
+    parser.add_argument("--layout", choices=("folder", "nnunet"), default="folder")
+    parser.add_argument("--binarize", choices=("strict", "nonzero", "half"), default=None,
+                        help="how mask values are read (as test's --data.binarize)")
+    args = parser.parse_args(argv)  # fmt: skip
+
+    data = read_data_config(args.config)
+    conditions = choose_conditions(args, data)
     binarize = args.binarize or data.get("binarize") or "strict"
-    records = [
-        SubjectRecord(r.subject_id, r.image, r.mask, r.dataset, r.cohort, r.extra, binarize)
-        for r in records
-    ]
+    _, _, records = find_dataset(args, data, binarize)
     degrade_dataset(records, conditions, args.out, args.grid, args.layout)
     print(
         f"Wrote {len(records)} scans x {len(conditions)} conditions to {args.out} "

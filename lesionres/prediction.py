@@ -1,4 +1,5 @@
-"""``predict``: lesion masks for any NIfTI scans, written back on each scan's own grid.
+"""``predict``: lesion masks for any scans (NIfTI, ``.mha``, ``.mhd``, ``.nrrd``), written back on
+each scan's own grid.
 
 The road is the test road without a ground truth::
 
@@ -62,6 +63,7 @@ __all__ = [
     "ScanDataset",
     "ScanEntry",
     "find_scans",
+    "list_skipped",
     "near_mni",
     "scan_warnings",
 ]
@@ -125,21 +127,39 @@ def _is_nifti(name: str) -> bool:
     return name.lower().endswith(NIFTI_SUFFIXES)
 
 
-def _is_excluded(relative: Path) -> bool:
-    """A mask, derivative, hidden or temporary file rather than a scan."""
+def _exclusion(relative: Path) -> str | None:
+    """Why a file is not a scan to predict (a mask, derivative, hidden file), or ``None``."""
     name = relative.name.lower()
-    if name.startswith(".") or any(part in name for part in EXCLUDED_NAME_PARTS):
-        return True
-    return any(folder in (p.lower() for p in relative.parts[:-1]) for folder in EXCLUDED_FOLDERS)
+    if name.startswith("."):
+        return "hidden file"
+    part = next((p for p in EXCLUDED_NAME_PARTS if p in name), None)
+    if part:
+        return f"a mask or prediction by its name ({part!r})"
+    if any(f in (p.lower() for p in relative.parts[:-1]) for f in EXCLUDED_FOLDERS):
+        return "under derivatives/ (masks and derived files)"
+    return None
 
 
-def find_scans(root: str | Path) -> list[ScanEntry]:
+def _not_an_image(path: Path) -> str:
+    """Why a file that is no image is skipped (the voxel file of an ``.mhd`` says so)."""
+    header = path.with_suffix(".mhd")
+    if path.suffix.lower() in (".raw", ".zraw") and header.exists():
+        return f"voxel data of {header.name} (read through it)"
+    return "not an image format lesionres reads (.nii, .nii.gz, .mha, .mhd, .nrrd)"
+
+
+def find_scans(root: str | Path, skipped: list | None = None) -> list[ScanEntry]:
     """The scans to predict under ``root``.
 
-    ``root`` may be a folder (every ``.nii``/``.nii.gz`` below it, recursively, except files
-    whose names contain ``_mask``, ``_msk``, ``label-``, ``_probseg`` or ``desc-lesion``, hidden
-    files and anything under a ``derivatives/`` folder), one NIfTI file, or a CSV with an
-    ``image`` column (paths relative to the CSV's folder).
+    ``root`` may be a folder (every ``.nii``/``.nii.gz``/``.mha``/``.mhd``/``.nrrd`` below it,
+    recursively, except files whose names contain ``_mask``, ``_msk``, ``label-``, ``_probseg``
+    or ``desc-lesion``, hidden files and anything under a ``derivatives/`` folder), one image
+    file, or a CSV with an ``image`` column (paths relative to the CSV's folder).
+
+    Args:
+        root: Folder, file or CSV.
+        skipped: When given, ``(path, reason)`` is appended for every file under a folder
+            ``root`` that is not predicted, so that the caller can list them.
 
     Raises:
         LesionresError: ``root`` missing, no scan found, a CSV without ``image`` column or with
@@ -154,18 +174,23 @@ def find_scans(root: str | Path) -> list[ScanEntry]:
         entries = _scans_from_csv(root)
     elif root.is_file():
         if not _is_nifti(root.name):
-            raise LesionresError(f"{root}: not a NIfTI file (.nii, .nii.gz) or a CSV of scans")
+            raise LesionresError(
+                f"{root}: not an image file (.nii, .nii.gz, .mha, .mhd, .nrrd) or a CSV of scans"
+            )
         entries = [ScanEntry(root, Path(root.name))]
     else:
-        entries = [
-            ScanEntry(path, path.relative_to(root))
-            for path in sorted(root.rglob("*"))
-            if _is_nifti(path.name) and path.is_file() and not _is_excluded(path.relative_to(root))
-        ]
+        entries = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = path.relative_to(root)
+            reason = _exclusion(relative) or (None if _is_nifti(path.name) else _not_an_image(path))
+            if reason is None:
+                entries.append(ScanEntry(path, relative))
+            elif skipped is not None:
+                skipped.append((path, reason))
     if not entries:
         raise LesionresError(
-            f"{root}: no scans found (expected .nii/.nii.gz files; masks and derivatives/ "
-            "are skipped)"
+            f"{root}: no scans found (expected .nii/.nii.gz/.mha/.mhd/.nrrd files; masks and "
+            "derivatives/ are skipped)"
         )
     seen: dict[Path, Path] = {}
     for entry in entries:
@@ -175,6 +200,17 @@ def find_scans(root: str | Path) -> list[ScanEntry]:
                 f"{entry.path}: would write the same output {entry.output()} as {other}; rename one"
             )
     return entries
+
+
+def list_skipped(root: Path, skipped: list, shown: int = 10) -> None:
+    """Print the files :func:`find_scans` skipped, with the reason (the first ``shown``)."""
+    if not skipped:
+        return
+    print(f"Skipped {len(skipped)} file(s) under {root} (not predicted):")
+    for path, reason in skipped[:shown]:
+        print(f"  {path}: {reason}")
+    if len(skipped) > shown:
+        print(f"  ... and {len(skipped) - shown} more")
 
 
 def _scans_from_csv(path: Path) -> list[ScanEntry]:

@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+from scipy import ndimage
 from tqdm import tqdm
 
 from lesionres.data.grid import spacing_of
@@ -28,7 +30,17 @@ from lesionres.errors import LesionresError
 from lesionres.metrics import score_masks
 from lesionres.results import RESULT_COLUMNS, read_rows, record_settings, write_rows
 
-__all__ = ["Matching", "match_masks", "score_main", "score_pair", "subject_key"]
+__all__ = [
+    "NO_PREDICTION",
+    "Matching",
+    "ScoreOutcome",
+    "ScoreSettings",
+    "match_masks",
+    "score_condition",
+    "score_main",
+    "score_pair",
+    "subject_key",
+]
 
 _SUFFIXES = re.compile(
     r"(_space-[^_]+)?(_label-L)?(_desc-[^_]+)?_(mask|msk|seg|pred|prediction|probseg|label|lesion)$"
@@ -126,6 +138,60 @@ def _ground_truths(gt: Path, dataset: str | None, modality: str, binarize: str) 
     }
 
 
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How prediction masks are read and scored (the conventions go to ``results.json``).
+
+    Attributes:
+        threshold: Predictions read as values are lesion where ``>= threshold``.
+        connectivity: Lesion connectivity (6, 18, 26).
+        empty: Both-empty convention, ``one`` or ``nan``.
+        hd95: HD95 aggregation, ``pooled`` (medpy) or ``max`` (MONAI).
+        binarize: How ground-truth mask values become lesion (as ``--data.binarize``).
+        atol: Affine tolerance in mm.
+        missing: A ground truth without prediction: ``error`` row or scored as ``empty``.
+        prediction_binarize: ``None`` thresholds predictions at ``threshold`` (``score``: a
+            probability map is accepted); ``strict`` / ``nonzero`` / ``half`` reads them with
+            the mask rules instead, so a non-binary output is an error unless asked for.
+    """
+
+    threshold: float = 0.5
+    connectivity: int = 26
+    empty: str = "one"
+    hd95: str = "pooled"
+    binarize: str = "strict"
+    atol: float = 1e-4
+    missing: str = "error"
+    prediction_binarize: str | None = None
+
+
+def _check_grid(path: Path, shape: tuple, affine: np.ndarray, reference: tuple, what: str,
+                atol: float) -> None:  # fmt: skip
+    """One line when a prediction does not lie on ``reference`` = (shape, affine, file)."""
+    ref_shape, ref_affine, ref_path = reference
+    if tuple(shape) != tuple(ref_shape):
+        raise LesionresError(
+            f"{path}: shape {tuple(shape)} differs from {what} {ref_path} {tuple(ref_shape)}; "
+            f"resample the prediction onto the {what}'s grid first"
+        )
+    difference = float(np.abs(affine - ref_affine).max())
+    if difference > atol:
+        raise LesionresError(
+            f"{path}: affine differs from {what} {ref_path} by {difference:.2g} mm "
+            f"(tolerance {atol:g}); the masks are not on the same grid"
+        )
+
+
+def _nearest_onto(mask: np.ndarray, affine: np.ndarray, shape: tuple, target: np.ndarray):
+    """``mask`` resampled onto the grid ``(shape, target)``: each voxel takes the value of the
+    source voxel containing its centre (a coarse mask covers its whole footprint)."""
+    matrix = np.linalg.inv(affine) @ target  # target voxel -> world -> source voxel
+    return ndimage.affine_transform(
+        mask.astype(np.uint8), matrix[:3, :3], matrix[:3, 3], output_shape=shape, order=0,
+        mode="nearest",
+    ).astype(bool)  # fmt: skip
+
+
 def score_pair(
     pred_path: Path | None,
     gt_path: Path,
@@ -135,35 +201,153 @@ def score_pair(
     atol: float = 1e-4,
     hd95: str = "pooled",
     binarize: str = "strict",
+    *,
+    prediction_binarize: str | None = None,
+    input_image: Path | None = None,
 ) -> dict:
     """Score one prediction file against one ground-truth file on the ground truth's grid.
 
     ``pred_path=None`` scores an empty prediction (a scan the tool did not produce).
+
+    Args:
+        pred_path: The prediction mask, or ``None``.
+        gt_path: The ground-truth mask.
+        threshold: Predictions read as values are lesion where ``>= threshold``.
+        connectivity: Lesion connectivity.
+        empty: Both-empty convention.
+        atol: Affine tolerance in mm.
+        hd95: HD95 aggregation.
+        binarize: How ground-truth values become lesion.
+        prediction_binarize: See :class:`ScoreSettings`.
+        input_image: The image the prediction was made from: the prediction must lie on its
+            grid, and is mapped onto the ground truth's grid (nearest) where that differs
+            (images on a simulated acquisition's coarse grid). ``None``: it must lie on the
+            ground truth's grid.
+
+    Raises:
+        LesionresError: the prediction is unreadable, not binary (``prediction_binarize``
+            ``strict``) or on another grid; the message names the file.
     """
     truth, gt_affine = read_mask(gt_path, binarize)  # type: ignore[arg-type]
     if pred_path is None:
-        prediction, pred_affine = np.zeros(truth.shape, np.float32), gt_affine
+        prediction = np.zeros(truth.shape, bool)
     else:
-        prediction, pred_affine = load_volume(pred_path)
-    if prediction.shape != truth.shape:
-        raise LesionresError(
-            f"{pred_path}: shape {prediction.shape} differs from ground truth {gt_path} "
-            f"{truth.shape}; resample the prediction onto the ground truth's grid first"
-        )
-    difference = float(np.abs(pred_affine - gt_affine).max())
-    if difference > atol:
-        raise LesionresError(
-            f"{pred_path}: affine differs from ground truth {gt_path} by {difference:.2g} mm "
-            f"(tolerance {atol:g}); the masks are not on the same grid"
-        )
+        if prediction_binarize is None:
+            values, pred_affine = load_volume(pred_path)
+            prediction = values >= threshold
+        else:
+            values, pred_affine = read_mask(pred_path, prediction_binarize)  # type: ignore[arg-type]
+            prediction = values > 0
+        if input_image is None:
+            reference, what = (truth.shape, gt_affine, gt_path), "ground truth"
+        else:
+            header = nib.load(str(input_image))
+            reference, what = (header.shape[:3], header.affine, input_image), "its input"
+        _check_grid(pred_path, prediction.shape, pred_affine, reference, what, atol)
+        if prediction.shape != truth.shape or not np.allclose(pred_affine, gt_affine, atol=atol):
+            prediction = _nearest_onto(prediction, pred_affine, truth.shape, gt_affine)
     return score_masks(
-        prediction >= threshold,
+        prediction,
         truth > 0,
         spacing_of(gt_affine),
         connectivity=connectivity,  # type: ignore[arg-type]
         empty=empty,  # type: ignore[arg-type]
         hd95=hd95,  # type: ignore[arg-type]
     )
+
+
+@dataclass
+class ScoreOutcome:
+    """What :func:`score_condition` wrote.
+
+    Attributes:
+        written: New rows.
+        errors: Subject id -> error of its new row (failed rows only).
+    """
+
+    written: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def score_condition(
+    table: Path,
+    matching: Matching,
+    labels: dict[str, dict],
+    condition: str,
+    model: str,
+    settings: ScoreSettings,
+    inputs: dict[str, Path] | None = None,
+    progress: bool = True,
+) -> ScoreOutcome:
+    """Score one tool's masks of one condition into ``table``: every ground truth gets a row.
+
+    Resumable: rows of this (model, condition) already scored are kept, failed ones retried.
+
+    Args:
+        table: The results CSV (appended; settings recorded in its ``results.json``).
+        matching: Ground truths and the predictions found for them.
+        labels: Subject id -> the row's other columns (dataset, cohort, modality, space,
+            method, factor, spacing_mm, effective_fwhm_mm).
+        condition: The ``condition`` column.
+        model: The ``model`` column.
+        settings: How masks are read and scored.
+        inputs: Subject id -> the image each prediction was made from (see
+            :func:`score_pair`'s ``input_image``).
+        progress: Show a progress bar (from 5 scans).
+
+    Raises:
+        LesionresError: settings that differ from those the table's rows were made with.
+    """
+    record_settings(
+        table,
+        model,
+        connectivity=settings.connectivity,
+        empty_convention=settings.empty,
+        hd95=settings.hd95,
+        threshold=settings.threshold,
+    )
+
+    def ours(row: dict) -> bool:
+        return row["condition"] == condition and row.get("model", "") == model
+
+    kept = [r for r in read_rows(table) if not ours(r) or not r["error"]]
+    done = {r["subject_id"] for r in kept if ours(r)}
+    write_rows(table, kept)
+    outcome = ScoreOutcome()
+    with table.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        todo = [s for s in matching.truths if s not in done]
+        quiet = not progress or len(todo) < 5
+        for subject in tqdm(todo, desc="scoring", unit="scan", disable=quiet):
+            row = {
+                "subject_id": subject,
+                **labels.get(subject, {}),
+                "condition": condition,
+                "model": model,
+                "threshold": settings.threshold,
+                "error": matching.problems.get(subject, ""),
+            }
+            pred = matching.predictions.get(subject)
+            if pred is None and not row["error"] and settings.missing == "error":
+                row["error"] = NO_PREDICTION
+            if not row["error"]:
+                try:
+                    row.update(
+                        score_pair(
+                            pred, matching.truths[subject], settings.threshold,
+                            settings.connectivity, settings.empty, settings.atol, settings.hd95,
+                            settings.binarize, prediction_binarize=settings.prediction_binarize,
+                            input_image=(inputs or {}).get(subject),
+                        )  # fmt: skip
+                    )
+                except (LesionresError, ValueError) as error:  # recorded; the others go on
+                    row["error"] = str(error)
+            if row["error"]:
+                outcome.errors[subject] = row["error"]
+            outcome.written += 1
+            writer.writerow(row)
+            handle.flush()
+    return outcome
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,54 +414,19 @@ def score_main(argv: list[str] | None = None) -> int:
             f"{args.pred}: no prediction matches a ground truth of {args.gt} by subject id "
             f"(e.g. ground truth {example})"
         )
-    record_settings(
-        args.out,
-        args.model,
-        connectivity=args.connectivity,
-        empty_convention=args.empty,
-        hd95=args.hd95,
-        threshold=args.threshold,
-    )
-
-    # resume: keep rows already scored for this condition, retry the ones that failed
-    def ours(row: dict) -> bool:
-        return row["condition"] == args.condition and row.get("model", "") == args.model
-
-    kept = [r for r in read_rows(args.out) if not ours(r) or not r["error"]]
-    done = {r["subject_id"] for r in kept if ours(r)}
-    write_rows(args.out, kept)
-    failed = 0
-    with args.out.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        todo = [s for s in matching.truths if s not in done]
-        for subject in tqdm(todo, desc="scoring", unit="scan", disable=len(todo) < 5):
-            row = {
-                "subject_id": subject,
-                **gt["labels"],
-                "condition": args.condition,
-                "model": args.model,
-                "method": "external",
-                "threshold": args.threshold,
-                "error": matching.problems.get(subject, ""),
-            }
-            pred = matching.predictions.get(subject)
-            if pred is None and not row["error"] and args.missing == "error":
-                row["error"] = NO_PREDICTION
-            if not row["error"]:
-                try:
-                    row.update(
-                        score_pair(
-                            pred, matching.truths[subject], args.threshold, args.connectivity,
-                            args.empty, args.atol, args.hd95, args.binarize,
-                        )  # fmt: skip
-                    )
-                except (LesionresError, ValueError) as error:  # recorded; the others go on
-                    row["error"] = str(error)
-                    print(f"error: {error}")
-            failed += bool(row["error"])
-            writer.writerow(row)
-            handle.flush()
-    _print_summary(args, matching, len(todo), failed)
+    settings = ScoreSettings(
+        args.threshold, args.connectivity, args.empty, args.hd95, args.binarize, args.atol,
+        args.missing,
+    )  # fmt: skip
+    labels = {**gt["labels"], "method": "external"}
+    outcome = score_condition(
+        args.out, matching, dict.fromkeys(matching.truths, labels), args.condition, args.model,
+        settings,
+    )  # fmt: skip
+    for error in outcome.errors.values():
+        if error != NO_PREDICTION and error not in matching.problems.values():
+            print(f"error: {error}")
+    _print_summary(args, matching, outcome.written, len(outcome.errors))
     return 0
 
 

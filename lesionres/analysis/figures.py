@@ -439,8 +439,12 @@ def resolution_table(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFra
 
     Returns:
         One row per condition: ``condition, method, curve, dataset, spacing,
-        voxel_volume_mm3, assumed_source, is_reference``, and ``effective`` (the measured
-        ``effective_fwhm_mm`` per axis, ``""`` when the table has none).
+        voxel_volume_mm3, assumed_source, is_reference``, and ``effective``: per axis the
+        coarser of the sample spacing and the measured ``effective_fwhm_mm`` (``""`` when the
+        table has none). Both limit what a scan resolves: a blur wider than the voxel
+        (``acquisition``), or sampling that aliases without blurring (``linear`` and ``crude``
+        keep a narrow line spread at the sample points, so their FWHM alone would put every
+        factor at the source's resolution).
     """
     conds = condition_order(df)
     first = df.groupby(df["condition"].astype(str), sort=False).first()
@@ -483,19 +487,29 @@ def resolution_table(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFra
                 voxel_volume_mm3=float(np.prod(spacing)) if spacing else np.nan,
                 assumed_source=used_assumed,
                 is_reference=c == ref,
-                effective=_fmt_res(effective) if effective else "",
+                effective=_fmt_res(_coarser(spacing, effective)) if effective else "",
             )
         )
     return pd.DataFrame(rows)
+
+
+def _coarser(
+    spacing: tuple[float, float, float] | None, fwhm: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """Per axis the coarser of sample spacing and measured FWHM (the FWHM alone if no spacing)."""
+    if spacing is None:
+        return fwhm
+    return tuple(max(s, f) for s, f in zip(spacing, fwhm, strict=True))  # type: ignore[return-value]
 
 
 def resolution_axis(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFrame | None:
     """The x axis of the resolution curves: each condition's resolution in mm.
 
     Only conditions on the reference condition's dataset with a known voxel size. ``x`` is
-    the measured FWHM (``effective_fwhm_mm``) when every such condition has it, else the
-    nominal voxel; isotropic ones by their edge (the cube root of the voxel volume),
-    anisotropic ones (thick slices) by their largest edge.
+    the effective resolution (per axis the coarser of spacing and measured FWHM, see
+    :func:`resolution_table`) when every such condition has a measured FWHM, else the nominal
+    voxel; isotropic ones by their edge (the cube root of the voxel volume), anisotropic ones
+    (thick slices) by their largest edge.
 
     Args:
         df: results table.
@@ -503,8 +517,8 @@ def resolution_axis(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFram
 
     Returns:
         :func:`resolution_table`'s rows with ``aniso`` (bool), ``x`` (mm) and ``x_label`` (the
-        spacing or FWHM as written), and ``attrs["measured"]`` (bool); ``None`` without a
-        reference condition.
+        spacing or effective resolution as written), and ``attrs["measured"]`` (bool);
+        ``None`` without a reference condition.
     """
     res = resolution_table(df, source_spacing)
     ref_rows = res[res["is_reference"]]
@@ -622,7 +636,7 @@ def plot_resolution_curve(
                 )  # fmt: skip
         ticks = pts.drop_duplicates("x").sort_values("x")
         ax.set_xticks(ticks["x"].to_numpy())
-        measured = "measured FWHM" if effective else "test-time voxel"
+        measured = "effective resolution" if effective else "test-time voxel"
         if aniso:
             ax.set_xticklabels(
                 ticks["x_label"],

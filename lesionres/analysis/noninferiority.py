@@ -576,7 +576,7 @@ def margin_crossing(
     axis = resolution_axis(df, source_spacing) if len(table) else None
     if axis is None:
         return pd.DataFrame(columns=lead)
-    x_name = "measured FWHM" if axis.attrs["measured"] else "voxel"
+    x_name = "effective resolution" if axis.attrs["measured"] else "voxel"
     rows: list[dict[str, Any]] = []
     keys = ["model", "metric"] if has_model else ["metric"]
     for key, block in table.groupby(keys, sort=False):

@@ -346,7 +346,7 @@ class LesionDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """Every scan under ``root`` (a folder, one scan, or a CSV with an ``image`` column),
         prepared for the checkpoint's model grid (see :mod:`lesionres.prediction`)."""
-        from lesionres.prediction import ScanDataset, find_scans
+        from lesionres.prediction import ScanDataset, find_scans, list_skipped
 
         grid = self._checkpoint_grid()
         if grid is None:
@@ -356,7 +356,9 @@ class LesionDataModule(pl.LightningDataModule):
                 if ckpt
                 else "predict needs a trained model: pass --ckpt_path CHECKPOINT"
             )
-        dataset = ScanDataset(find_scans(self.root), grid)
+        skipped: list = []
+        dataset = ScanDataset(find_scans(self.root, skipped), grid)
+        list_skipped(self.root, skipped)  # never silently (e.g. a format it does not read)
         return self._loader(dataset, shuffle=False, collate_fn=_first_item)
 
     @property

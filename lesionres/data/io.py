@@ -4,6 +4,10 @@ TorchIO reads through SimpleITK, which loads a truncated ``.nii.gz`` as zeros wi
 reading through nibabel with a forced ``get_fdata()`` decompresses the whole file, so a
 truncated or corrupt file raises here, named, with the likely cause in plain words
 (:class:`NiftiError`, a :class:`~lesionres.errors.LesionresError`).
+
+The formats grand-challenge and ITK tools write (``.mha``, ``.mhd``, ``.nrrd``) are read
+through SimpleITK into the same convention: a ``(x, y, z)`` array and a voxel-to-RAS affine
+(ITK's origin and direction are LPS: the first two rows change sign).
 """
 
 from __future__ import annotations
@@ -20,7 +24,21 @@ from nibabel.filebasedimages import ImageFileError
 
 from lesionres.errors import LesionresError
 
-__all__ = ["NiftiError", "load_volume", "read_nifti", "save_volume", "squeeze_to_3d"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ITK_SUFFIXES",
+    "NiftiError",
+    "load_volume",
+    "read_header",
+    "read_nifti",
+    "save_volume",
+    "squeeze_to_3d",
+]
+
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd")
+#: Every image file name lesionres reads (NIfTI through nibabel, the others through SimpleITK).
+IMAGE_SUFFIXES = (".nii.gz", ".nii", *ITK_SUFFIXES)
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 class NiftiError(LesionresError):
@@ -81,7 +99,7 @@ def read_nifti(
     """Read a NIfTI file completely, with all its dimensions as stored.
 
     Args:
-        path: ``.nii`` or ``.nii.gz`` file.
+        path: ``.nii`` or ``.nii.gz`` file (or ``.mha``/``.mhd``/``.nrrd``, through SimpleITK).
         dtype: Float type for nibabel's ``get_fdata`` (scaling applied); ``None`` keeps the
             stored type where nibabel can (``np.asanyarray(dataobj)``), so that an integer mask
             stays integer and a float64 value such as 0.9999999998 is not rounded by a cast.
@@ -97,6 +115,8 @@ def read_nifti(
         raise NiftiError(path, "file does not exist")
     if not path.is_file():
         raise NiftiError(path, "not a file")
+    if path.name.lower().endswith(ITK_SUFFIXES):
+        return _read_itk(path, dtype)
     try:
         image = nib.load(str(path))
         # reading every voxel decompresses the whole stream: a truncated file raises here
@@ -110,6 +130,60 @@ def read_nifti(
     except Exception as error:  # noqa: BLE001 - any failure to read is this file's problem
         raise NiftiError(path, _explain(path, error)) from None
     return data, affine
+
+
+def _itk_affine(image) -> np.ndarray:
+    """Voxel-to-RAS affine of a SimpleITK image or image reader (their geometry is LPS)."""
+    dimension = image.GetDimension()
+    direction = np.eye(3)
+    spacing, origin = np.ones(3), np.zeros(3)
+    n = min(dimension, 3)
+    matrix = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dimension, dimension)
+    direction[:n, :n] = matrix[:n, :n]
+    spacing[:n] = image.GetSpacing()[:n]
+    origin[:n] = image.GetOrigin()[:n]
+    affine = np.eye(4)
+    affine[:3, :3] = direction * spacing  # columns scaled by the voxel size
+    affine[:3, 3] = origin
+    return _LPS_TO_RAS @ affine
+
+
+def _read_itk(path: Path, dtype: type | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_nifti` for ``.mha``/``.mhd``/``.nrrd`` (SimpleITK; its truncation check:
+    ITK raises on a short data block, which it does not for a gzipped NIfTI)."""
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+        raise NiftiError(path, f"not an image SimpleITK can read ({reason})") from None
+    data = sitk.GetArrayFromImage(image)  # (z, y, x) or (z, y, x, components)
+    axes = image.GetDimension()
+    data = np.transpose(data, (*reversed(range(axes)), *range(axes, data.ndim)))
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    return data, _itk_affine(image)
+
+
+def read_header(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """``(shape, affine)`` of an image file without reading its voxels (NIfTI or ITK)."""
+    path = Path(path)
+    if path.name.lower().endswith(ITK_SUFFIXES):
+        import SimpleITK as sitk
+
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:
+            raise NiftiError(path, "not an image SimpleITK can read") from None
+        return tuple(int(s) for s in reader.GetSize()), _itk_affine(reader)
+    try:
+        image = nib.load(str(path))
+    except Exception as error:  # noqa: BLE001 - any failure to read is this file's problem
+        raise NiftiError(path, _explain(path, error)) from None
+    return tuple(int(s) for s in image.shape), np.asarray(image.affine, dtype=np.float64)
 
 
 def squeeze_to_3d(data: np.ndarray, path: str | Path) -> np.ndarray:

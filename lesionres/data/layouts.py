@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from lesionres.data.findings import Finding, check_command, count, error_report
+from lesionres.data.io import IMAGE_SUFFIXES
 from lesionres.errors import LesionresError
 
 __all__ = [
@@ -41,7 +42,8 @@ IslesModality = Literal["dwi", "adc", "flair"]
 
 ATLAS_IMAGE_SUFFIX = "_space-MNI152NLin2009aSym_T1w.nii.gz"
 ATLAS_MASK_SUFFIX = "_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz"
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
+# every image file name read: NIfTI and the ITK formats (.mha, .mhd, .nrrd) of io.IMAGE_SUFFIXES
+NIFTI_SUFFIXES = IMAGE_SUFFIXES
 ISLES_IMAGE = re.compile(r"^(sub-[^_]+)_(ses-[^_]+)_(dwi|adc|flair)\.nii(\.gz)?$", re.I)
 ISLES_MASK = re.compile(r"^(sub-[^_]+)_(.*_)?msk\.nii(\.gz)?$")
 

@@ -123,7 +123,12 @@ def test_resolution_curve_uses_measured_effective_resolution_when_present():
     assert res.loc["linear_x3", "spacing"] == "3x3x3"  # nominal kept beside the measured
     assert res.loc["linear_x3", "effective"] == "x".join([effective["linear_x3"]] * 3)
     fig = plot_resolution_curve(df, n_boot=20)
-    assert fig is not None and "measured FWHM" in fig.axes[0].get_xlabel()
+    assert fig is not None and "effective resolution" in fig.axes[0].get_xlabel()
+    # sampling limits resolution too: linear interpolation aliases with a narrow line spread
+    narrow = df.assign(effective_fwhm_mm="1.0")
+    res = resolution_table(narrow).set_index("condition")
+    assert res.loc["linear_x3", "effective"] == "3x3x3"
+    assert res.loc["linear_x2", "effective"] == "2x2x2"
 
 
 def test_plots_refuse_to_pool_models():
