@@ -321,6 +321,7 @@ def _compare_to_margin(
     d = a - b
     g = d if direction == "higher" else -d  # positive: the condition is better
     lower, upper = shifted_differences(g, margin), shifted_differences(g, -margin)
+    plain = shifted_differences(g, 0.0)
     p_ni = _one_sided(lower, "greater", zero_method)
     p_eq = max(p_ni, _one_sided(upper, "less", zero_method)) if d.size else np.nan
     lo, hi = _bootstrap_pseudomedian(d, n_boot, seed, level=1 - 2 * alpha)
@@ -333,9 +334,8 @@ def _compare_to_margin(
         p_noninferiority=p_ni,
         p_equivalence=p_eq,
         p_inferiority=_one_sided(lower, "less", zero_method),
-        power_difference=resampled_power(g, d.size, "two-sided", **sizes),
-        n_for_difference=scans_needed(shifted_differences(g, 0.0), "two-sided", power=power,
-                                      **sizes),
+        power_difference=resampled_power(plain, d.size, "two-sided", **sizes),
+        n_for_difference=scans_needed(plain, "two-sided", power=power, **sizes),
         power_noninferiority=resampled_power(lower, d.size, "greater", **sizes),
         n_for_noninferiority=scans_needed(lower, "greater", power=power, **sizes),
         n_for_inferiority=scans_needed(lower, "less", power=power, **sizes),
@@ -360,6 +360,10 @@ def _notes(r: Mapping[str, Any], alpha: float) -> str:
         notes.append("better than the reference by more than the margin")
     if r["verdict"] == "inconclusive" and worst < -m < best:
         notes.append(f"the {level} spans the margin")
+    elif r["verdict"] == "inconclusive":
+        # the CI is not corrected for multiplicity; the tests behind the verdict are
+        side = "clears" if worst > -m else "lies beyond"
+        notes.append(f"the {level} {side} the margin (uncorrected for multiple comparisons)")
     return "; ".join(notes)
 
 
@@ -754,7 +758,7 @@ def report_lines(
         out.append("No condition holds the reference's scans: nothing to test.\n")
     else:
         out.append(markdown(_view(table, labels, fmt, fmt_p)))
-        out += _reading_lines(table)
+        out += _reading_lines(table, alpha, fmt_p)
     not_paired = table.attrs.get("not_paired", [])
     if not_paired:
         names = ", ".join(f"`{c}`" for c in not_paired)
@@ -766,8 +770,8 @@ def report_lines(
     return out
 
 
-def _reading_lines(table: pd.DataFrame) -> list[str]:
-    """Notes that change how a row reads, and what n would settle the inconclusive rows."""
+def _reading_lines(table: pd.DataFrame, alpha: float, fmt_p: Any) -> list[str]:
+    """Notes that change how a row reads, and what would settle the inconclusive rows."""
     lines = []
     for r in table.to_dict(orient="records"):
         who = f"{r['model']}, " if "model" in r else ""
@@ -776,7 +780,17 @@ def _reading_lines(table: pd.DataFrame) -> list[str]:
             need, worse = r["n_for_noninferiority"], r["n_for_inferiority"]
             head = f"inconclusive with {r['n']} scans"
             alike = "if the per-scan differences look like these"
-            if np.isfinite(need):
+            raw = {"non-inferior": r["p_noninferiority"], "inferior": r["p_inferiority"]}
+            shown = [(claim, p) for claim, p in raw.items() if p < alpha]
+            if shown:  # it is the correction, not the sample, that leaves the row open
+                claim, p = shown[0]
+                said.append(
+                    f"{head}: {claim} at alpha before the correction (one-sided p = "
+                    f"{fmt_p(p)}), not after it over {len(table)} rows; more scans, or fewer "
+                    "comparisons (fewer conditions, models or metrics with a margin) would "
+                    "settle it"
+                )
+            elif np.isfinite(need):
                 said.append(
                     f"{head} (power to show non-inferiority now about "
                     f"{r['power_noninferiority']:.0%}); about {int(need)} scans would give 80% "

@@ -311,3 +311,22 @@ def test_report_tells_a_user_with_9_scans_how_many_would_settle_it(tmp_path):
     assert row["verdict"] == "inconclusive" and 9 < row["n_for_noninferiority"] <= 1000
     assert "inconclusive with 9 scans (power to show non-inferiority now about" in report
     assert f"about {int(row['n_for_noninferiority'])} scans would give 80%" in report
+
+
+def test_a_row_left_open_by_the_correction_says_so(tmp_path):
+    # 6 scans all inside the margin: one-sided p = 1/64 each, 4 x 1/64 > 0.05 after Holm
+    d = np.array([0.0, 0.005, -0.005, 0.01, 0.002, -0.003])
+    base = np.linspace(0.4, 0.7, 6)
+    ids = [f"sub-{i}" for i in range(6)]
+    conds = ("original", "a_x2", "b_x2", "c_x2", "d_x2")
+    df = pd.concat(
+        [pd.DataFrame({"subject_id": ids, "condition": c, "dice": base + (d if k else 0)})
+         for k, c in enumerate(conds)]
+    )  # fmt: skip
+    df.to_csv(tmp_path / "r.csv", index=False)
+    report = analyze(tmp_path / "r.csv", tmp_path / "out", n_boot=50, make_figures=False)
+    table = pd.read_csv(tmp_path / "out" / "noninferiority.csv")
+    assert table["p_noninferiority"].to_numpy() == pytest.approx([1 / 64] * 4)
+    assert (table["verdict"] == "inconclusive").all()
+    assert "non-inferior at alpha before the correction (one-sided p = 0.0156), not after it " \
+        "over 4 rows" in report.read_text()
