@@ -538,11 +538,28 @@ def resolution_axis(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFram
     return res
 
 
-def _margin_band(ax: Any, centre: float, margin: float, metric: str, style: str) -> None:
-    """Shade ``centre +- margin`` and draw the non-inferiority limit on the worse side."""
+def _margin_band(ax: Any, centre: float, margin: float, metric: str, style: str) -> float:
+    """Shade ``centre +- margin``, draw the non-inferiority limit on the worse side; the limit."""
     ax.axhspan(centre - margin, centre + margin, color="0.6", alpha=0.12, zorder=0)
-    worse = -1.0 if better_direction(metric) != "lower" else 1.0
-    ax.axhline(centre + worse * margin, color="0.35", linestyle=style, linewidth=1.0, zorder=1)
+    limit = centre + (-1.0 if better_direction(metric) != "lower" else 1.0) * margin
+    ax.axhline(limit, color="0.35", linestyle=style, linewidth=1.0, zorder=1)
+    return limit
+
+
+def _mark_crossing(
+    ax: Any, crossings: pd.DataFrame, curve: str, model: str | None, y: float, colour: str,
+    x_max: float,
+) -> None:  # fmt: skip
+    """A diamond where ``curve`` crosses the margin, its interval as a horizontal bar."""
+    rows = crossings[crossings["method"] == curve]
+    if model is not None and "model" in rows.columns:
+        rows = rows[rows["model"].astype(str) == model]
+    if rows.empty or not np.isfinite(rows["crossing_mm"].iloc[0]):
+        return
+    x, lo, hi = (float(rows[c].iloc[0]) for c in ("crossing_mm", "crossing_low", "crossing_high"))
+    lo, hi = (x if not np.isfinite(lo) else lo), (x_max if not np.isfinite(hi) else hi)
+    ax.errorbar([x], [y], xerr=[[x - lo], [hi - x]], color=colour, marker="D", markersize=6,
+                markeredgecolor="black", capsize=4, linewidth=2.0, zorder=4)  # fmt: skip
 
 
 def plot_resolution_curve(
@@ -553,6 +570,7 @@ def plot_resolution_curve(
     seed: int = 0,
     source_spacing: Any = None,
     margin: float | None = None,
+    crossings: pd.DataFrame | None = None,
     out: str | Path | None = None,
 ) -> Figure | None:
     """Mean metric against test-time voxel size, one curve per method (and per model).
@@ -572,6 +590,8 @@ def plot_resolution_curve(
             (see :func:`resolution_table`).
         margin: a non-inferiority margin in the metric's units: the reference mean +- margin
             is shaded and the limit on the worse side drawn (one per model).
+        crossings: :func:`lesionres.analysis.noninferiority.margin_crossing` rows of this
+            metric: each method's crossing point is marked on the limit, with its interval.
         out: path without extension to save PNG + PDF.
 
     Returns:
@@ -606,10 +626,12 @@ def plot_resolution_curve(
         span = pts["x"].max() - pts["x"].min() or 1.0
         for mi, model in enumerate(models):
             sub = clean if model is None else clean[clean["model"].astype(str) == model]
+            limit = None
             if margin is not None:
                 ref_values = _values(sub[sub["condition"].astype(str) == ref["condition"]], metric)
                 if ref_values.notna().any():
-                    _margin_band(ax, float(ref_values.mean()), margin, metric, styles[mi % 4])
+                    limit = _margin_band(ax, float(ref_values.mean()), margin, metric,
+                                         styles[mi % 4])  # fmt: skip
             for j, curve in enumerate(members):
                 rows = pd.concat([res[res["is_reference"]], res[res["curve"] == curve]])
                 rows = rows.sort_values("x", kind="stable")
@@ -634,6 +656,9 @@ def plot_resolution_curve(
                     xs, ys, yerr=[los, his], color=colours[curve], linestyle=styles[mi % 4],
                     marker=markers[mi % 4], markersize=5, capsize=3, linewidth=1.4, label=name,
                 )  # fmt: skip
+                if limit is not None and crossings is not None:
+                    _mark_crossing(ax, crossings, curve, model, limit, colours[curve],
+                                   float(rows["x"].max()))  # fmt: skip
         ticks = pts.drop_duplicates("x").sort_values("x")
         ax.set_xticks(ticks["x"].to_numpy())
         measured = "effective resolution" if effective else "test-time voxel"
@@ -651,6 +676,8 @@ def plot_resolution_curve(
         ax.grid(alpha=0.3)
         ax.legend(title="method", fontsize=8, loc="best")
     band = ";\ngrey band: reference mean ± margin" if margin is not None else ""
+    if margin is not None and crossings is not None and len(crossings):
+        band += ";\ndiamond: where a curve crosses it"
     axes[0].set_ylabel(f"mean {_label(metric)}\n(error bars: 95% bootstrap CI{band})")
     assumed = " (original assumed 1 mm isotropic)" if bool(res["assumed_source"].any()) else ""
     fig.suptitle(

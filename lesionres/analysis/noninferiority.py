@@ -28,9 +28,10 @@ on the same scans as the reference (``original`` by default), per metric with a 
   < alpha), else ``inferior`` (adjusted inferiority p < alpha), else ``inconclusive``. Never
   "no difference".
 * **Crossing resolution**, per method (resolution curve): the largest voxel size that is still
-  non-inferior (it and every finer level of the method), and where the curve of means crosses
-  the margin (linear between tested resolutions), with a bootstrap interval over scans (the
-  same resampled scans under every condition).
+  non-inferior (it and every finer level of the method), and where the curve of means (as the
+  resolution figure draws it) crosses the margin's limit, the reference mean minus the margin
+  (plus, for an error metric), linear between tested resolutions, with a bootstrap interval
+  over scans (the same resampled scans under every condition).
 * **Sample size**: the scans needed for 80% power at alpha, to detect the observed difference
   (two-sided), to show non-inferiority at the margin, or inferiority, by resampling the
   observed paired differences (seeded; normal-approximation signed-rank tests, zeros dropped;
@@ -543,6 +544,13 @@ def _crossings(diffs: np.ndarray, x: np.ndarray, x0: float, margin: float) -> np
     return np.where(hit, x_in + frac * (x_out - x_in), np.inf)
 
 
+def _gaps(weights: np.ndarray, values: np.ndarray, valid: np.ndarray, sign: float) -> np.ndarray:
+    """Better-oriented mean of each level minus the reference's (column 0), per weight row."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (weights @ (values * valid)) / (weights @ valid)
+    return sign * (means[:, 1:] - means[:, :1])
+
+
 def margin_crossing(
     df: pd.DataFrame,
     table: pd.DataFrame,
@@ -556,9 +564,9 @@ def margin_crossing(
 
     ``largest_noninferior`` is the coarsest level of the method that is ``non-inferior`` or
     ``equivalent`` with every finer level so too (read from ``table``'s verdicts; empty when
-    the finest degraded level is not). ``crossing_mm`` is where the curve of mean paired
-    differences to the reference (the resolution figure's curve of means, minus the
-    reference mean) crosses the margin, linear between the tested resolutions; its interval
+    the finest degraded level is not). ``crossing_mm`` is where the resolution figure's curve
+    of means (each condition over its scans with a value, failed rows out) crosses the
+    reference mean worsened by the margin, linear between the tested resolutions; its interval
     is the percentile bootstrap at ``table``'s CI level over scans, the same resampled scans
     under every condition (``inf``: beyond the largest tested resolution). The x axis is the
     figure's (:func:`lesionres.analysis.figures.resolution_axis`).
@@ -611,25 +619,22 @@ def _crossing_rows(
         levels = levels.sort_values("x", kind="stable")
         aniso = bool(levels["aniso"].iloc[0])
         x0 = float(ref_axis["x"].iloc[0])
-        # better-oriented paired differences, scans x levels; invalid pairs weigh 0
-        g = np.zeros((len(ref_block), len(levels)))
-        valid = np.zeros_like(g)
-        for k, cond in enumerate(levels["condition"]):
+        # the figure's means: each condition over its own valid scans (the reference first);
+        # scans x conditions, an invalid value weighs 0
+        values = np.zeros((len(ref_block), len(levels) + 1))
+        valid = np.zeros_like(values)
+        for k, cond in enumerate([reference, *levels["condition"]]):
             c = _block(df, metric, cond).reindex(ref_block.index)
-            ok = ~(c["failed"].fillna(True).to_numpy(bool) | ref_block["failed"].to_numpy())
-            ok &= c["value"].notna().to_numpy() & ref_block["value"].notna().to_numpy()
-            g[ok, k] = sign * (c["value"].to_numpy()[ok] - ref_block["value"].to_numpy()[ok])
-            valid[ok, k] = 1.0
+            ok = ~c["failed"].fillna(True).to_numpy(bool) & c["value"].notna().to_numpy()
+            values[ok, k], valid[ok, k] = c["value"].to_numpy()[ok], 1.0
         x = levels["x"].to_numpy(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            observed = g.sum(axis=0) / valid.sum(axis=0)
-        estimate = float(_crossings(observed[None, :], x, x0, margin)[0])
+        ones = np.ones((1, len(values)))
+        estimate = float(_crossings(_gaps(ones, values, valid, sign), x, x0, margin)[0])
         lo = hi = np.nan
-        if n_boot > 0 and len(g):
-            counts = _count_vectors(len(g), n_boot, np.random.default_rng(seed)).astype(float)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                boot = (counts @ g) / (counts @ valid)
-            crossing = _crossings(boot, x, x0, margin)
+        if n_boot > 0 and len(values):
+            counts = _count_vectors(len(values), n_boot, np.random.default_rng(seed))
+            gaps = _gaps(counts.astype(float), values, valid, sign)
+            crossing = _crossings(gaps, x, x0, margin)
             tail = 100 * (1 - level) / 2  # no interpolation next to an inf replicate
             lo = float(np.percentile(crossing, tail, method="lower"))
             hi = float(np.percentile(crossing, 100 - tail, method="higher"))
@@ -649,7 +654,7 @@ def _crossing_rows(
                                                          strict=True)),
             largest_noninferior=largest, largest_noninferior_mm=largest_mm,
             crossing_mm=estimate, crossing_low=lo, crossing_high=hi, ci_level=level,
-            n=int(len(g)), note=note,
+            n=int(len(values)), note=note,
         )  # fmt: skip
         if "model" in block.columns:
             rec["model"] = first["model"]
@@ -873,8 +878,9 @@ def methods_text(
         f"pseudomedian of the paired differences is reported with a {level} percentile "
         f"bootstrap confidence interval (the level matching a TOST at alpha; {n_boot} "
         f"resamples, seed {seed}). The resolution at which the margin is crossed was read off "
-        "the curve of mean paired differences, linearly between tested resolutions, with a "
-        f"{level} bootstrap interval over scans. Sample sizes for 80% power at alpha (before the "
+        "the resolution curve of means (where it meets the reference mean worsened by the "
+        f"margin, linearly between tested resolutions), with a {level} bootstrap interval over "
+        "scans. Sample sizes for 80% power at alpha (before the "
         "multiplicity correction) were estimated by resampling the observed paired differences "
         f"({n_resamples} simulated studies per sample size, normal-approximation signed-rank "
         "tests)."

@@ -994,7 +994,7 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     written: list[tuple[str, str]] = []
     notes: list[str] = []
     if opts.make_figures:
-        written, notes = _figures(df, opts, models, stratified, out_dir)
+        written, notes = _figures(df, opts, models, stratified, crossing, out_dir)
     return dict(
         df=df,
         failed=df[stats.failed_rows(df)],
@@ -1039,6 +1039,7 @@ def _figures(
     opts: _Options,
     models: list[str | None],
     stratified: pd.DataFrame | None,
+    crossing: pd.DataFrame,
     out_dir: Path,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     fig_dir = out_dir / "figures"
@@ -1072,6 +1073,7 @@ def _figures(
         opts.metric,
         source_spacing=opts.source_spacing,
         margin=opts.margins.get(opts.metric),
+        crossings=crossing[crossing["metric"] == opts.metric] if len(crossing) else None,
         **boot,  # type: ignore[arg-type]
     )
     keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
