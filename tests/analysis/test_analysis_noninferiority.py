@@ -330,3 +330,17 @@ def test_a_row_left_open_by_the_correction_says_so(tmp_path):
     assert (table["verdict"] == "inconclusive").all()
     assert "non-inferior at alpha before the correction (one-sided p = 0.0156), not after it " \
         "over 4 rows" in report.read_text()
+
+
+def test_resolution_curve_shows_the_margin_band_and_marks_the_crossing():
+    from lesionres.analysis import plot_resolution_curve
+
+    df = _sweep({"2": -0.005, "3": -0.01, "4": -0.03})
+    crossing = margin_crossing(df, compare_to_reference(df, n_boot=20, n_resamples=10), n_boot=20)
+    fig = plot_resolution_curve(df, n_boot=20, margin=0.02, crossings=crossing)
+    ax = fig.axes[0]
+    limit = df.loc[df["condition"] == "original", "dice"].mean() - 0.02
+    assert any(np.allclose(line.get_ydata(), limit) for line in ax.get_lines())  # the limit
+    assert len(ax.patches) == 1  # the band (axhspan; the curve itself draws no patch)
+    diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    assert diamonds and diamonds[0].get_xdata()[0] == pytest.approx(3.5)
