@@ -77,6 +77,7 @@ __all__ = [
     "parse_margins",
     "report_lines",
     "resampled_power",
+    "scans_for_comparisons",
     "scans_needed",
     "shifted_differences",
 ]
@@ -303,6 +304,57 @@ def scans_needed(
         else:
             lo = mid + 1
     return float(grid[lo])
+
+
+def scans_for_comparisons(
+    df: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    metric: str,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    n_resamples: int = 300,
+    seed: int = 0,
+) -> pd.Series:
+    """Scans needed for ``power`` to detect each paired row's observed difference (two-sided).
+
+    For :func:`lesionres.analysis.stats.compare_conditions` rows (optionally per ``model``)
+    and :func:`lesionres.analysis.stats.compare_models` rows (``condition, model_a, model_b``):
+    the complete pairs' differences are resampled as in :func:`scans_needed`. Unpaired rows
+    (another cohort) get NaN, as do differences no n of the grid detects.
+
+    Args:
+        df: the results table the comparisons were computed from (labels harmonised).
+        comparisons: their output.
+        metric: the compared metric.
+        alpha: significance level (before the multiplicity correction).
+        power: target power.
+        n_resamples: simulated studies per n.
+        seed: resampling seed.
+
+    Returns:
+        A float Series aligned with ``comparisons``.
+    """
+    out = []
+    for r in comparisons.to_dict(orient="records"):
+        if r.get("design") != "paired":
+            out.append(np.nan)
+            continue
+        if "model_a" in r:  # two models within one condition
+            rows = df[df["condition"].astype(str) == r["condition"]]
+            sides = [(rows[rows["model"].astype(str) == r[m]], r["condition"])
+                     for m in ("model_a", "model_b")]  # fmt: skip
+        else:
+            rows = df if "model" not in r else df[df["model"].astype(str) == r["model"]]
+            sides = [(rows, r["condition_a"]), (rows, r["condition_b"])]
+        a, b = (_block(block, metric, cond) for block, cond in sides)
+        b = b.reindex(a.index)
+        ok = ~(a["failed"].to_numpy() | b["failed"].fillna(True).to_numpy(bool))
+        d = (a["value"] - b["value"]).to_numpy()[ok]
+        d = shifted_differences(d[np.isfinite(d)], 0.0)
+        out.append(scans_needed(d, "two-sided", alpha=alpha, power=power,
+                                n_resamples=n_resamples, seed=seed))  # fmt: skip
+    return pd.Series(out, index=comparisons.index, dtype=float)
 
 
 def _compare_to_margin(

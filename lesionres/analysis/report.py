@@ -319,6 +319,12 @@ def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
     out["p adj."] = comp["p_adjusted"].map(format_p)
     out["r (rank-biserial)"] = comp["effect_size"].map(lambda v: _fmt(v, 3))
     out["sig."] = comp["significant"].map(lambda s: "yes" if s else "no")
+    if "n_for_80_power" in comp.columns:  # paired rows: resampled from their differences
+        most = ni.SAMPLE_SIZE_GRID[-1]
+        out["scans for 80% power"] = [
+            "" if d != "paired" else (f"{int(n)}" if np.isfinite(n) else f"> {most}")
+            for d, n in zip(comp["design"], comp["n_for_80_power"], strict=True)
+        ]
     return out
 
 
@@ -568,8 +574,10 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
     lead = (["model"] if "model" in comp.columns else []) + ["condition_a", "condition_b"]
     out.append(
         f"{len(comp)} comparisons, one family; `p adj.` = {opts.correction}-adjusted; `sig.` = "
-        f"p adj. < {opts.alpha}. Difference and r: a minus b, positive = a higher. Full table "
-        "with every count: `comparisons.csv`.\n"
+        f"p adj. < {opts.alpha}. Difference and r: a minus b, positive = a higher. `scans for "
+        "80% power`: how many scans would detect the observed difference (two-sided, at alpha "
+        "before the correction), from resampling the per-scan differences. Full table with "
+        "every count: `comparisons.csv`.\n"
     )
     out.append(markdown_table(_comparison_view(comp, lead)))
     out.append(
@@ -960,6 +968,8 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     )  # fmt: skip
     summary = stats.summarize(df)
     comparisons = stats.compare_conditions(df, opts.metric, **test_args)  # type: ignore[arg-type]
+    sizes = dict(alpha=opts.alpha, seed=opts.seed)
+    comparisons["n_for_80_power"] = ni.scans_for_comparisons(df, comparisons, opts.metric, **sizes)
     fried_rows, fried_skip = [], ""
     for model in models:
         sub = df if model is None else df[df["model"].astype(str) == model]
@@ -979,6 +989,9 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     model_comparisons = None
     if len(models) > 1:
         model_comparisons = stats.compare_models(df, opts.metric, **test_args)  # type: ignore
+        model_comparisons["n_for_80_power"] = ni.scans_for_comparisons(
+            df, model_comparisons, opts.metric, **sizes
+        )
     write_tables(
         out_dir, summary=summary, comparisons=comparisons, stratified=stratified,
         friedman=friedman, model_comparisons=model_comparisons,

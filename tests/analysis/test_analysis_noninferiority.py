@@ -8,7 +8,13 @@ import pytest
 from analysis_tables import paired_table, with_other_cohort
 from scipy import stats as sps
 
-from lesionres.analysis import adjust_pvalues, analyze, analyze_main, compare_conditions
+from lesionres.analysis import (
+    adjust_pvalues,
+    analyze,
+    analyze_main,
+    compare_conditions,
+    compare_models,
+)
 from lesionres.analysis.noninferiority import (
     DEFAULT_MARGINS,
     NONINFERIORITY_COLUMNS,
@@ -17,6 +23,7 @@ from lesionres.analysis.noninferiority import (
     margin_crossing,
     parse_margins,
     resampled_power,
+    scans_for_comparisons,
     scans_needed,
 )
 from lesionres.analysis.stats import _bootstrap_pseudomedian, _pseudomedian
@@ -344,3 +351,21 @@ def test_resolution_curve_shows_the_margin_band_and_marks_the_crossing():
     assert len(ax.patches) == 1  # the band (axhspan; the curve itself draws no patch)
     diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
     assert diamonds and diamonds[0].get_xdata()[0] == pytest.approx(3.5)
+
+
+def test_every_paired_comparison_gets_its_sample_size_and_unpaired_ones_none():
+    df = with_other_cohort(paired_table(12))
+    comp = compare_conditions(df, "dice", n_boot=0)
+    sizes = scans_for_comparisons(df, comp, "dice", n_resamples=100)
+    for r, n in zip(comp.itertuples(), sizes, strict=True):
+        if r.design == "unpaired":
+            assert np.isnan(n)
+            continue
+        wide = df.pivot(index="subject_id", columns="condition", values="dice")
+        d = (wide[r.condition_a] - wide[r.condition_b]).dropna().to_numpy()
+        expected = scans_needed(np.round(d, 12), "two-sided", n_resamples=100)
+        assert n == expected or (np.isnan(n) and np.isnan(expected))
+    models = pd.concat([paired_table(12).assign(model=m) for m in ("a", "b")])
+    models.loc[models["model"] == "b", "dice"] += 0.03
+    mc = compare_models(models, "dice", n_boot=0)
+    assert (scans_for_comparisons(models, mc, "dice", n_resamples=100) == 5).all()
