@@ -17,6 +17,10 @@ shared model is trained first (``fit-shared/``, no resolution augmentation) and 
 a copy of it fine-tuned for EPOCHS epochs with its own augmentation (``none``: plain further
 training), so the models start equal and get the same training budget.
 
+``--margin METRIC=VALUE ...`` and ``--reference CONDITION`` go to ``analyze``: the report judges
+every condition non-inferior, equivalent, inferior or inconclusive against the reference
+within the margins (default ``dice=0.02``; ``--margin none`` for no margin analysis).
+
 Every other option is passed to both ``fit`` and ``test`` (e.g. ``--config paper.yaml``,
 ``--data.root``, ``--trainer.max_epochs``). Rerunning with the same ``--out`` resumes: a
 finished fit is reused, and ``test`` skips rows already in ``results.csv``.
@@ -108,6 +112,7 @@ def _augmentation_args(model: str) -> list[str]:
 def study_main(argv: list[str] | None = None) -> int:
     """Command-line entry of ``study``."""
     from lesionres.analysis import analyze
+    from lesionres.analysis.noninferiority import parse_margins
 
     parser = argparse.ArgumentParser(
         prog="lesionres study",
@@ -118,6 +123,18 @@ def study_main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="run folder (default runs/study-<time>)"
     )
     parser.add_argument("--metric", default="dice", help="metric compared across conditions")
+    parser.add_argument(
+        "--margin",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="METRIC=VALUE",
+        help="non-inferiority margins for the report, e.g. dice=0.02 hd95_mm=2 (default: "
+        "dice=0.02; 'none': no margin analysis)",
+    )
+    parser.add_argument(
+        "--reference", default=None, help="condition the others must be as good as (original)"
+    )
     parser.add_argument(
         "--models",
         default=None,
@@ -147,6 +164,7 @@ def study_main(argv: list[str] | None = None) -> int:
         "resolution) or the last epoch's (fairer between models trained on different inputs)",
     )
     args, passthrough = parser.parse_known_args(argv)
+    parse_margins(args.margin)  # a malformed margin stops here, not after hours of training
     models: list[str | None] = [None]
     if args.models:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -177,6 +195,8 @@ def study_main(argv: list[str] | None = None) -> int:
         out / "results.csv",
         out / "report",
         metric=args.metric,
+        margins=args.margin,
+        reference=args.reference,
         predictions_dir=out / "predictions",
         data_root=_data_root(out / first / "config.yaml"),
     )

@@ -10,9 +10,12 @@ Typical use::
     report = analyze("results.csv", "report/")            # everything, plus report.md
     df = load_results("results.csv")
     compare_conditions(df, "dice", correction="holm")       # paired / unpaired, chosen per pair
+    compare_to_reference(df, {"dice": 0.02})                      # good enough within a margin?
 
 See :mod:`lesionres.analysis.stats` for the conventions (sign of effect sizes, median
-difference, p-value methods, zero differences, missing values).
+difference, p-value methods, zero differences, missing values) and
+:mod:`lesionres.analysis.noninferiority` for margins, equivalence, the crossing resolution and
+sample sizes.
 """
 
 from lesionres.analysis.demo import synthetic_results
@@ -28,11 +31,18 @@ from lesionres.analysis.figures import (
     resolution_table,
     save_figure,
 )
+from lesionres.analysis.noninferiority import (
+    DEFAULT_MARGINS,
+    compare_to_reference,
+    margin_crossing,
+    parse_margins,
+)
 from lesionres.analysis.report import analyze, analyze_main, find_prediction_examples, load_results
 from lesionres.analysis.stats import (
     COMPARISON_COLUMNS,
     METRICS,
     adjust_pvalues,
+    better_direction,
     compare_conditions,
     compare_models,
     condition_order,
@@ -50,12 +60,15 @@ from lesionres.analysis.tables import latex_table, markdown_table, write_table, 
 
 __all__ = [
     "COMPARISON_COLUMNS",
+    "DEFAULT_MARGINS",
     "METRICS",
     "adjust_pvalues",
     "analyze",
     "analyze_main",
+    "better_direction",
     "bootstrap_mean_ci",
     "compare_conditions",
+    "compare_to_reference",
     "compare_models",
     "condition_order",
     "coverage_notes",
@@ -64,10 +77,12 @@ __all__ = [
     "friedman",
     "latex_table",
     "load_results",
+    "margin_crossing",
     "markdown_table",
     "overlay_figure",
     "paired_block",
     "paired_test",
+    "parse_margins",
     "parse_resolution",
     "plot_distributions",
     "plot_metric_bars",

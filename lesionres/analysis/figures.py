@@ -28,6 +28,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from lesionres.analysis.stats import (
     _values,
+    better_direction,
     condition_order,
     failed_rows,
     paired_block,
@@ -47,6 +48,7 @@ __all__ = [
     "plot_resolution_curve",
     "plot_stratified",
     "plot_volume_agreement",
+    "resolution_axis",
     "resolution_table",
     "save_figure",
 ]
@@ -82,7 +84,6 @@ _PALETTE = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#332288",
     "#999999", "#882255", "#44AA99", "#117733",
 )  # Okabe-Ito without black first (colour-blind safe), then Tol's muted  # fmt: skip
-_LOWER_IS_BETTER = {"hd95_mm", "assd_mm", "abs_volume_diff_ml", "abs_lesion_count_diff"}
 _GT_COLOUR = "#00E5FF"
 _PRED_COLOUR = "#FF2BD6"
 
@@ -356,7 +357,7 @@ def plot_distributions(
         f"{c} (n={len(d)}){' †' if c in other else ''}" for c, d in zip(conds, data, strict=True)
     ]
     _rotate(ax, labels, rotation=30)
-    notes = ["lower is better"] if metric in _LOWER_IS_BETTER else []
+    notes = ["lower is better"] if better_direction(metric) == "lower" else []
     values = np.concatenate(data) if data else np.array([])
     positive = values[values > 0]
     if positive.size and values.min() >= 0 and np.percentile(values, 99) > 20 * np.median(positive):
@@ -501,6 +502,66 @@ def _coarser(
     return tuple(max(s, f) for s, f in zip(spacing, fwhm, strict=True))  # type: ignore[return-value]
 
 
+def resolution_axis(df: pd.DataFrame, source_spacing: Any = None) -> pd.DataFrame | None:
+    """The x axis of the resolution curves: each condition's resolution in mm.
+
+    Only conditions on the reference condition's dataset with a known voxel size. ``x`` is
+    the effective resolution (per axis the coarser of spacing and measured FWHM, see
+    :func:`resolution_table`) when every such condition has a measured FWHM, else the nominal
+    voxel; isotropic ones by their edge (the cube root of the voxel volume), anisotropic ones
+    (thick slices) by their largest edge.
+
+    Args:
+        df: results table.
+        source_spacing: see :func:`resolution_table`.
+
+    Returns:
+        :func:`resolution_table`'s rows with ``aniso`` (bool), ``x`` (mm) and ``x_label`` (the
+        spacing or effective resolution as written), and ``attrs["measured"]`` (bool);
+        ``None`` without a reference condition.
+    """
+    res = resolution_table(df, source_spacing)
+    ref_rows = res[res["is_reference"]]
+    if ref_rows.empty:
+        return None
+    ref = ref_rows.iloc[0]
+    res = res[(res["dataset"] == ref["dataset"]) & res["voxel_volume_mm3"].notna()].copy()
+    measured = bool((res["effective"] != "").all())
+    res["x_label"] = res["effective" if measured else "spacing"]
+    edges = res["x_label"].map(lambda t: parse_resolution(t) or (np.nan,) * 3)
+    res["aniso"] = res["curve"].str.endswith("(anisotropic)")
+    res["x"] = [
+        max(e) if a else float(np.cbrt(np.prod(e)))
+        for e, a in zip(edges, res["aniso"], strict=True)
+    ]
+    res.attrs["measured"] = measured
+    return res
+
+
+def _margin_band(ax: Any, centre: float, margin: float, metric: str, style: str) -> float:
+    """Shade ``centre +- margin``, draw the non-inferiority limit on the worse side; the limit."""
+    ax.axhspan(centre - margin, centre + margin, color="0.6", alpha=0.12, zorder=0)
+    limit = centre + (-1.0 if better_direction(metric) != "lower" else 1.0) * margin
+    ax.axhline(limit, color="0.35", linestyle=style, linewidth=1.0, zorder=1)
+    return limit
+
+
+def _mark_crossing(
+    ax: Any, crossings: pd.DataFrame, curve: str, model: str | None, y: float, colour: str,
+    x_max: float,
+) -> None:  # fmt: skip
+    """A diamond where ``curve`` crosses the margin, its interval as a horizontal bar."""
+    rows = crossings[crossings["method"] == curve]
+    if model is not None and "model" in rows.columns:
+        rows = rows[rows["model"].astype(str) == model]
+    if rows.empty or not np.isfinite(rows["crossing_mm"].iloc[0]):
+        return
+    x, lo, hi = (float(rows[c].iloc[0]) for c in ("crossing_mm", "crossing_low", "crossing_high"))
+    lo, hi = (x if not np.isfinite(lo) else lo), (x_max if not np.isfinite(hi) else hi)
+    ax.errorbar([x], [y], xerr=[[x - lo], [hi - x]], color=colour, marker="D", markersize=6,
+                markeredgecolor="black", capsize=4, linewidth=2.0, zorder=4)  # fmt: skip
+
+
 def plot_resolution_curve(
     df: pd.DataFrame,
     metric: str = "dice",
@@ -508,6 +569,8 @@ def plot_resolution_curve(
     n_boot: int = 2000,
     seed: int = 0,
     source_spacing: Any = None,
+    margin: float | None = None,
+    crossings: pd.DataFrame | None = None,
     out: str | Path | None = None,
 ) -> Figure | None:
     """Mean metric against test-time voxel size, one curve per method (and per model).
@@ -525,30 +588,24 @@ def plot_resolution_curve(
         seed: bootstrap seed.
         source_spacing: spacing of the original images when the table does not say it
             (see :func:`resolution_table`).
+        margin: a non-inferiority margin in the metric's units: the reference mean +- margin
+            is shaded and the limit on the worse side drawn (one per model).
+        crossings: :func:`lesionres.analysis.noninferiority.margin_crossing` rows of this
+            metric: each method's crossing point is marked on the limit, with its interval.
         out: path without extension to save PNG + PDF.
 
     Returns:
         The figure, or ``None`` when no method has two resolutions.
     """
-    res = resolution_table(df, source_spacing)
-    ref_rows = res[res["is_reference"]]
-    if ref_rows.empty:
+    res = resolution_axis(df, source_spacing)
+    if res is None:
         return None
-    ref = ref_rows.iloc[0]
-    res = res[(res["dataset"] == ref["dataset"]) & res["voxel_volume_mm3"].notna()].copy()
+    ref = res[res["is_reference"]].iloc[0]
     swept = res[~res["is_reference"]].groupby("curve")["spacing"].nunique()
     if not (swept >= 2).any():
         return None
     # measured resolution (thin-plane FWHM) when every drawn condition has it, else nominal
-    effective = bool((res["effective"] != "").all())
-    edges = res["effective" if effective else "spacing"].map(
-        lambda t: parse_resolution(t) or (np.nan,) * 3
-    )
-    res["aniso"] = res["curve"].str.endswith("(anisotropic)")
-    res["x"] = [
-        max(e) if a else float(np.cbrt(np.prod(e)))
-        for e, a in zip(edges, res["aniso"], strict=True)
-    ]
+    effective = res.attrs["measured"]
     clean = _clean(df)
     models = (
         [str(m) for m in pd.unique(clean["model"].dropna().astype(str))]
@@ -569,6 +626,12 @@ def plot_resolution_curve(
         span = pts["x"].max() - pts["x"].min() or 1.0
         for mi, model in enumerate(models):
             sub = clean if model is None else clean[clean["model"].astype(str) == model]
+            limit = None
+            if margin is not None:
+                ref_values = _values(sub[sub["condition"].astype(str) == ref["condition"]], metric)
+                if ref_values.notna().any():
+                    limit = _margin_band(ax, float(ref_values.mean()), margin, metric,
+                                         styles[mi % 4])  # fmt: skip
             for j, curve in enumerate(members):
                 rows = pd.concat([res[res["is_reference"]], res[res["curve"] == curve]])
                 rows = rows.sort_values("x", kind="stable")
@@ -593,12 +656,15 @@ def plot_resolution_curve(
                     xs, ys, yerr=[los, his], color=colours[curve], linestyle=styles[mi % 4],
                     marker=markers[mi % 4], markersize=5, capsize=3, linewidth=1.4, label=name,
                 )  # fmt: skip
+                if limit is not None and crossings is not None:
+                    _mark_crossing(ax, crossings, curve, model, limit, colours[curve],
+                                   float(rows["x"].max()))  # fmt: skip
         ticks = pts.drop_duplicates("x").sort_values("x")
         ax.set_xticks(ticks["x"].to_numpy())
         measured = "effective resolution" if effective else "test-time voxel"
         if aniso:
             ax.set_xticklabels(
-                ticks["effective" if effective else "spacing"],
+                ticks["x_label"],
                 rotation=30, ha="right", rotation_mode="anchor",
             )  # fmt: skip
             ax.set_xlabel(f"{measured} (mm; axis: largest)")
@@ -609,7 +675,10 @@ def plot_resolution_curve(
             ax.set_title("isotropic voxels", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(title="method", fontsize=8, loc="best")
-    axes[0].set_ylabel(f"mean {_label(metric)}\n(error bars: 95% bootstrap CI)")
+    band = ";\ngrey band: reference mean ± margin" if margin is not None else ""
+    if margin is not None and crossings is not None and len(crossings):
+        band += ";\ndiamond: where a curve crosses it"
+    axes[0].set_ylabel(f"mean {_label(metric)}\n(error bars: 95% bootstrap CI{band})")
     assumed = " (original assumed 1 mm isotropic)" if bool(res["assumed_source"].any()) else ""
     fig.suptitle(
         f"{_label(metric)} against test-time resolution, {ref['dataset'] or 'reference'} scans; "

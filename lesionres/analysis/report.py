@@ -4,6 +4,7 @@ Command line (through ``python -m lesionres analyze``, or ``python -m lesionres.
 
     python -m lesionres analyze results.csv --out report/ [--metric dice]
         [--correction holm|fdr_bh] [--alpha 0.05] [--predictions DIR] [--seed 0]
+        [--margin dice=0.02 hd95_mm=2 | --margin none] [--reference original]
 
 Output folder::
 
@@ -14,6 +15,9 @@ Output folder::
     friedman.{csv,md,tex,json}     omnibus test over the paired conditions (when >= 3)
     stratified.{csv,md,tex}        metric per ground-truth lesion-volume / lesion-count stratum
     model_comparisons.{csv,md,tex} models against each other per condition (>= 2 models)
+    noninferiority.{csv,md,tex}    each condition against the reference within a margin:
+                                   non-inferiority, equivalence (TOST), verdict, sample size
+    crossing.{csv,md,tex}          per method: largest non-inferior voxel size, crossing point
     analysis.json                  parameters, input checksum, software versions, counts
     figures/*.png, figures/*.pdf   bars, distributions, resolution curve, volumes, strata,
                                    overlays (with --predictions)
@@ -39,7 +43,7 @@ import json
 import platform
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from lesionres.analysis import figures as figs
+from lesionres.analysis import noninferiority as ni
 from lesionres.analysis import stats
 from lesionres.analysis.tables import (
     atomic_write_text,
@@ -55,6 +60,7 @@ from lesionres.analysis.tables import (
     format_value,
     markdown_table,
     write_json,
+    write_table,
     write_tables,
 )
 from lesionres.errors import LesionresError
@@ -232,6 +238,9 @@ class _Options:
     predictions_dir: str | Path | None
     data_root: str | Path | None
     source_spacing: str | None
+    margins: dict[str, float]
+    margins_defaulted: bool
+    reference: str | None
 
 
 # --------------------------------------------------------------------------- report text
@@ -310,6 +319,12 @@ def _comparison_view(comp: pd.DataFrame, lead: Sequence[str]) -> pd.DataFrame:
     out["p adj."] = comp["p_adjusted"].map(format_p)
     out["r (rank-biserial)"] = comp["effect_size"].map(lambda v: _fmt(v, 3))
     out["sig."] = comp["significant"].map(lambda s: "yes" if s else "no")
+    if "n_for_80_power" in comp.columns:  # paired rows: resampled from their differences
+        most = ni.SAMPLE_SIZE_GRID[-1]
+        out["scans for 80% power"] = [
+            "" if d != "paired" else (f"{int(n)}" if np.isfinite(n) else f"> {most}")
+            for d, n in zip(comp["design"], comp["n_for_80_power"], strict=True)
+        ]
     return out
 
 
@@ -447,12 +462,28 @@ def _settings_lines(settings: dict) -> list[str]:
     ]
 
 
+def _margin_phrase(opts: _Options) -> str:
+    """``Margins: dice 0.02 (default) against `original`.`` for the report's first lines."""
+    if not opts.margins:
+        return "Margins: none (no non-inferiority analysis)."
+    shown = ", ".join(f"{m} {v:g}" for m, v in opts.margins.items())
+    default = " (default)" if opts.margins_defaulted else ""
+    return f"Margins: **{shown}**{default} against `{opts.reference or 'original'}`."
+
+
+def _family_name(opts: _Options) -> str:
+    """``Holm's correction`` or ``the Benjamini-Hochberg correction``, for running text."""
+    return "Holm's correction" if opts.correction == "holm" else "the Benjamini-Hochberg correction"
+
+
+def _correction_name(opts: _Options) -> str:
+    if opts.correction == "holm":
+        return "Holm's step-down procedure (family-wise error rate)"
+    return "the Benjamini-Hochberg procedure (false discovery rate)"
+
+
 def _methods_paragraph(opts: _Options, has_unpaired: bool, has_friedman: bool) -> str:
-    corr = (
-        "Holm's step-down procedure (family-wise error rate)"
-        if opts.correction == "holm"
-        else "the Benjamini-Hochberg procedure (false discovery rate)"
-    )
+    corr = _correction_name(opts)
     metric = figs.METRIC_LABELS.get(opts.metric, opts.metric)
     text = (
         "Segmentation quality was scored per scan against the original-resolution ground truth "
@@ -543,8 +574,10 @@ def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
     lead = (["model"] if "model" in comp.columns else []) + ["condition_a", "condition_b"]
     out.append(
         f"{len(comp)} comparisons, one family; `p adj.` = {opts.correction}-adjusted; `sig.` = "
-        f"p adj. < {opts.alpha}. Difference and r: a minus b, positive = a higher. Full table "
-        "with every count: `comparisons.csv`.\n"
+        f"p adj. < {opts.alpha}. Difference and r: a minus b, positive = a higher. `scans for "
+        "80% power`: how many scans would detect the observed difference (two-sided, at alpha "
+        "before the correction), from resampling the per-scan differences. Full table with "
+        "every count: `comparisons.csv`.\n"
     )
     out.append(markdown_table(_comparison_view(comp, lead)))
     out.append(
@@ -694,7 +727,7 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
         f"Primary metric: **{opts.metric}**. Correction: **{opts.correction}** over all pairwise "
         f"comparisons, alpha = {opts.alpha}. Bootstrap: {opts.n_boot} resamples, seed "
         f"{opts.seed}. Zero differences: '{opts.zero_method}'. Partial overlaps: "
-        f"'{opts.partial}'.\n"
+        f"'{opts.partial}'. {_margin_phrase(opts)}\n"
     )
     add("## Data\n")
     add(markdown_table(ctx["conditions"]))
@@ -730,6 +763,14 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     if ctx["model_comparisons"] is not None:  # the experiment's headline: before the details
         lines.extend(_model_section(df, ctx["model_comparisons"], ctx["figures"], opts))
     lines.extend(_comparison_section(comp, opts))
+    lines.extend(
+        ni.report_lines(
+            ctx["noninferiority"], ctx["crossing"], margins=opts.margins,
+            defaulted=opts.margins_defaulted, reference=opts.reference, alpha=opts.alpha,
+            correction=_family_name(opts),
+            labels=figs.METRIC_LABELS, fmt=_fmt, fmt_p=format_p, markdown=markdown_table,
+        )
+    )  # fmt: skip
     add("## Omnibus test\n")
     fried = ctx["friedman"]
     if fried is not None and len(fried):
@@ -766,7 +807,12 @@ def _write_report(ctx: dict[str, Any], opts: _Options, out_dir: Path) -> Path:
     add(_CONVENTIONS)
     add("## Methods (adapt for a paper)\n")
     has_unpaired = bool((comp["design"] == "unpaired").any()) if not comp.empty else False
-    add(_methods_paragraph(opts, has_unpaired, fried is not None and len(fried) > 0) + "\n")
+    methods = _methods_paragraph(opts, has_unpaired, fried is not None and len(fried) > 0)
+    methods += ni.methods_text(
+        ctx["noninferiority"], opts.margins, reference=opts.reference, alpha=opts.alpha,
+        correction_name=_correction_name(opts), n_boot=opts.n_boot, seed=opts.seed,
+    )  # fmt: skip
+    add(methods + "\n")
     add("## Software\n")
     add(", ".join(f"{k} {v}" for k, v in ctx["versions"].items()) + ".\n")
     return atomic_write_text(out_dir / "report.md", "\n".join(lines))
@@ -825,6 +871,8 @@ def analyze(
     make_figures: bool = True,
     data_root: str | Path | None = None,
     source_spacing: str | None = None,
+    margins: Sequence[str] | Mapping[str, float] | None = None,
+    reference: str | None = None,
 ) -> Path:
     """Run the whole analysis of a results table and write tables, figures and ``report.md``.
 
@@ -846,6 +894,11 @@ def analyze(
         data_root: dataset folder with the ground truth and images for the overlays.
         source_spacing: spacing of the original images (e.g. ``"1"`` or ``"2x2x2"``) for the
             resolution curve, when the ``original`` rows leave ``spacing_mm`` empty.
+        margins: non-inferiority margins, ``{"dice": 0.02}`` or ``["dice=0.02"]`` (default
+            :data:`lesionres.analysis.noninferiority.DEFAULT_MARGINS`, used for the metrics the
+            table has; ``["none"]``: no margin analysis).
+        reference: the condition the others must be as good as (default ``original``, else the
+            condition whose method is ``original``).
 
     Returns:
         The path of ``report.md``.
@@ -858,11 +911,16 @@ def analyze(
     results_csv, out_dir = Path(results_csv), Path(out_dir)
     if correction not in ("holm", "fdr_bh"):
         raise LesionresError(f"--correction: expected holm or fdr_bh, got {correction!r}")
+    if not 0 < alpha < 0.5:  # one-sided margin tests at alpha, CIs at 1 - 2 alpha
+        raise LesionresError(f"--alpha: expected a number between 0 and 0.5, got {alpha}")
+    df = load_results(results_csv, metric)
+    margin_map = ni.parse_margins(margins)
+    if margins is None:  # the defaults apply where the table has the metric
+        margin_map = {m: v for m, v in margin_map.items() if m in df.columns}
     opts = _Options(
         metric, correction, alpha, n_boot, seed, zero_method, partial, match, make_figures,
-        predictions_dir, data_root, source_spacing,
+        predictions_dir, data_root, source_spacing, margin_map, margins is None, reference,
     )  # fmt: skip
-    df = load_results(results_csv, metric)
     n_rows = len(df)
     dup = df.duplicated(keep="first")  # identical rows: DDP padding, a re-appended run
     df = df[~dup].reset_index(drop=True)
@@ -910,6 +968,8 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     )  # fmt: skip
     summary = stats.summarize(df)
     comparisons = stats.compare_conditions(df, opts.metric, **test_args)  # type: ignore[arg-type]
+    sizes = dict(alpha=opts.alpha, seed=opts.seed)
+    comparisons["n_for_80_power"] = ni.scans_for_comparisons(df, comparisons, opts.metric, **sizes)
     fried_rows, fried_skip = [], ""
     for model in models:
         sub = df if model is None else df[df["model"].astype(str) == model]
@@ -929,10 +989,14 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     model_comparisons = None
     if len(models) > 1:
         model_comparisons = stats.compare_models(df, opts.metric, **test_args)  # type: ignore
+        model_comparisons["n_for_80_power"] = ni.scans_for_comparisons(
+            df, model_comparisons, opts.metric, **sizes
+        )
     write_tables(
         out_dir, summary=summary, comparisons=comparisons, stratified=stratified,
         friedman=friedman, model_comparisons=model_comparisons,
     )  # fmt: skip
+    margin_table, crossing = _margins(df, opts, out_dir)
     shown = [m for m in REPORT_METRICS if m in df.columns]
     if opts.metric not in shown:
         shown.insert(0, opts.metric)
@@ -943,7 +1007,7 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     written: list[tuple[str, str]] = []
     notes: list[str] = []
     if opts.make_figures:
-        written, notes = _figures(df, opts, models, stratified, out_dir)
+        written, notes = _figures(df, opts, models, stratified, crossing, out_dir)
     return dict(
         df=df,
         failed=df[stats.failed_rows(df)],
@@ -956,7 +1020,31 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
         stratified_by=strat_by,
         figures=written,
         figure_notes=notes,
+        noninferiority=margin_table,
+        crossing=crossing,
     )
+
+
+def _margins(df: pd.DataFrame, opts: _Options, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Non-inferiority against the reference and the crossing resolution; tables written."""
+    reference = opts.reference or ni.default_reference(df)
+    opts.reference = reference
+    table = ni.compare_to_reference(
+        df, opts.margins, reference=reference, alpha=opts.alpha, correction=opts.correction,
+        n_boot=opts.n_boot, seed=opts.seed, zero_method=opts.zero_method, partial=opts.partial,
+        match=opts.match,
+    )  # fmt: skip
+    crossing = ni.margin_crossing(
+        df, table, source_spacing=opts.source_spacing, n_boot=opts.n_boot, seed=opts.seed,
+        match=opts.match,
+    )  # fmt: skip
+    if len(table):
+        short = [c for c in ni.NONINFERIORITY_COLUMNS[:13] if c != "reference"]
+        write_table(table, out_dir, "noninferiority", columns=["model", *short],
+                    caption="Non-inferiority and equivalence against the reference")  # fmt: skip
+        write_table(crossing, out_dir, "crossing",
+                    caption="Resolution at which the margin is crossed, per method")  # fmt: skip
+    return table, crossing
 
 
 def _figures(
@@ -964,6 +1052,7 @@ def _figures(
     opts: _Options,
     models: list[str | None],
     stratified: pd.DataFrame | None,
+    crossing: pd.DataFrame,
     out_dir: Path,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     fig_dir = out_dir / "figures"
@@ -996,6 +1085,8 @@ def _figures(
         df,
         opts.metric,
         source_spacing=opts.source_spacing,
+        margin=opts.margins.get(opts.metric),
+        crossings=crossing[crossing["metric"] == opts.metric] if len(crossing) else None,
         **boot,  # type: ignore[arg-type]
     )
     keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
@@ -1063,6 +1154,11 @@ def build_parser(prog: str = "lesionres analyze") -> argparse.ArgumentParser:
     p.add_argument("--source-spacing", default=None,
                    help="spacing of the original images, e.g. 1 or 2x2x2, for the resolution "
                         "curve (default: the original rows' spacing_mm, else 1 mm)")  # fmt: skip
+    p.add_argument("--margin", nargs="+", action="extend", default=None, metavar="METRIC=VALUE",
+                   help="non-inferiority margins in the metric's units, e.g. dice=0.02 "
+                        "hd95_mm=2 (default: dice=0.02; 'none': no margin analysis)")  # fmt: skip
+    p.add_argument("--reference", default=None,
+                   help="condition the others must be as good as (default: original)")
     p.add_argument("--no-figures", action="store_true", help="tables and report only")
     return p
 
@@ -1080,8 +1176,6 @@ def analyze_main(argv: Sequence[str] | None = None) -> int:
         LesionresError: bad input; ``lesionres.cli`` prints it as one line.
     """
     args = build_parser().parse_args(argv)
-    if not 0 < args.alpha < 1:
-        raise LesionresError(f"--alpha: expected a number between 0 and 1, got {args.alpha}")
     if args.n_boot < 0:
         raise LesionresError(f"--n-boot: expected a non-negative integer, got {args.n_boot}")
     t0 = time.perf_counter()
@@ -1091,6 +1185,7 @@ def analyze_main(argv: Sequence[str] | None = None) -> int:
         zero_method=args.zero_method, partial=args.partial, match=args.match,
         make_figures=not args.no_figures,
         data_root=args.data_root, source_spacing=args.source_spacing,
+        margins=args.margin, reference=args.reference,
     )  # fmt: skip
     print(f"wrote {report} ({time.perf_counter() - t0:.1f} s)")
     return 0

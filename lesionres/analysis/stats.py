@@ -57,9 +57,12 @@ from scipy import stats as sps
 from lesionres.errors import LesionresError
 
 __all__ = [
+    "HIGHER_IS_BETTER",
+    "LOWER_IS_BETTER",
     "METRICS",
     "COMPARISON_COLUMNS",
     "adjust_pvalues",
+    "better_direction",
     "compare_conditions",
     "compare_models",
     "condition_order",
@@ -96,6 +99,32 @@ METRICS: tuple[str, ...] = (
     "pred_lesions",
     "abs_lesion_count_diff",
 )
+
+#: Metrics where a higher value is a better segmentation (the one place that says so: the
+#: non-inferiority tests, the figures and the report read it here).
+HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    {"dice", "jaccard", "precision", "recall", "specificity", "accuracy", "lesion_f1",
+     "lesions_detected_frac"}
+)  # fmt: skip
+#: Error metrics: lower is better. Volumes, counts and the signed ``rel_volume_diff`` are in
+#: neither set (no better direction: a non-inferiority margin on them is refused).
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"hd95_mm", "assd_mm", "abs_volume_diff_ml", "abs_lesion_count_diff"}
+)
+
+
+def better_direction(metric: str) -> Literal["higher", "lower"] | None:
+    """Which way a metric is better: ``"higher"``, ``"lower"``, or ``None`` (no direction).
+
+    Args:
+        metric: metric column name.
+    """
+    if metric in HIGHER_IS_BETTER:
+        return "higher"
+    if metric in LOWER_IS_BETTER:
+        return "lower"
+    return None
+
 
 #: Columns of :func:`compare_conditions` (``model`` first when the table has one).
 COMPARISON_COLUMNS: tuple[str, ...] = (
@@ -539,8 +568,9 @@ def _weighted_medians(
     return meds
 
 
-def _percentile_ci(boot: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(boot, [2.5, 97.5])
+def _percentile_ci(boot: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(boot, [tail, 100 - tail])
     return float(lo), float(hi)
 
 
@@ -560,8 +590,12 @@ def _pseudomedian(d: np.ndarray) -> float:
     return float(np.median(_walsh_averages(d)[0])) if d.size else np.nan
 
 
-def _bootstrap_pseudomedian(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile 95% CI of the Hodges-Lehmann pseudomedian, resampling pairs with replacement.
+def _bootstrap_pseudomedian(
+    d: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile CI of the Hodges-Lehmann pseudomedian, resampling pairs with replacement.
+
+    ``level`` is the two-sided coverage (0.95; 0.90 matches a TOST at alpha 0.05).
 
     Resample indices are drawn up front (``rng.integers(0, n, (n_boot, n))``); each bootstrap
     value equals the median of the Walsh averages of ``d[idx[k]]``. It is computed without
@@ -587,7 +621,7 @@ def _bootstrap_pseudomedian(d: np.ndarray, n_boot: int, seed: int) -> tuple[floa
         w >>= same  # ... halved there (always even)
         return w
 
-    return _percentile_ci(_weighted_medians(walsh[order], weights, n_boot))
+    return _percentile_ci(_weighted_medians(walsh[order], weights, n_boot), level)
 
 
 def _hodges_lehmann(a: np.ndarray, b: np.ndarray) -> float:
@@ -639,8 +673,11 @@ def _n_tied(x: np.ndarray) -> int:
     return int(counts[counts > 1].sum())
 
 
-def _signflip_pvalue(d: np.ndarray, zero_method: str) -> float:
-    """Exact two-sided p of the signed-rank statistic over all sign flips of ``d``.
+def _signflip_pvalue(d: np.ndarray, zero_method: str, alternative: str = "two-sided") -> float:
+    """Exact p of the signed-rank statistic over all sign flips of ``d``.
+
+    ``alternative`` as scipy's: ``"greater"`` is ``P(W+ >= observed)``, ``"less"``
+    ``P(W+ <= observed)``, ``"two-sided"`` twice the smaller (capped at 1).
 
     The same null distribution and p-value as ``scipy.stats.wilcoxon(method=
     PermutationMethod())`` for n <= 13 (exhaustive there), enumerated in one matrix product.
@@ -654,9 +691,45 @@ def _signflip_pvalue(d: np.ndarray, zero_method: str) -> float:
     signs = (np.arange(2**m)[:, None] >> np.arange(m)) & 1  # every +/- pattern of the nonzero d
     null = signs @ ranks  # W+ under each pattern (a constant zsplit share cancels out)
     observed = ranks[d[d != 0] > 0].sum()
-    p_less = np.mean(null <= observed)
-    p_greater = np.mean(null >= observed)
-    return float(min(1.0, 2.0 * min(p_less, p_greater)))
+    p_less = float(np.mean(null <= observed))
+    p_greater = float(np.mean(null >= observed))
+    if alternative == "less":
+        return p_less
+    if alternative == "greater":
+        return p_greater
+    return min(1.0, 2.0 * min(p_less, p_greater))
+
+
+def _signed_rank(
+    d: np.ndarray, zero_method: str, alternative: str = "two-sided"
+) -> tuple[float, float, str]:
+    """Signed-rank statistic, p-value and the method's name for ``d`` (some nonzero values).
+
+    scipy's ``"auto"`` rule, made explicit: exact when n <= 50 with no ties and no zeros; with
+    ties or zeros and n <= 13 all 2**n sign flips (exact, deterministic); otherwise the normal
+    approximation with tie-corrected variance and no continuity correction. The statistic is
+    scipy's: ``min(W+, W-)`` two-sided, ``W+`` one-sided.
+    """
+    n = d.size
+    nonzero = d[d != 0]
+    n_zero = n - nonzero.size
+    has_ties = _n_tied(np.abs(nonzero)) > 0 or (zero_method != "wilcox" and n_zero > 1)
+    if n <= 50 and not has_ties and n_zero == 0:
+        method, p_method = "exact", "exact"
+    elif n <= 13:
+        method = "permutation"
+        p_method = f"exact permutation (all 2^{n} sign flips; ties/zeros present)"
+    else:
+        method = "asymptotic"
+        p_method = "normal approximation (tie-corrected variance, no continuity correction)"
+    # the permutation is what scipy's 'auto' does there (via permutation_test, 1 s at n=13);
+    # enumerated directly, with the statistic of the asymptotic call (the same number)
+    r = sps.wilcoxon(
+        d, zero_method=zero_method, correction=False, alternative=alternative,
+        method="asymptotic" if method == "permutation" else method,
+    )  # fmt: skip
+    p = _signflip_pvalue(d, zero_method, alternative) if method == "permutation" else r.pvalue
+    return float(r.statistic), float(p), p_method
 
 
 def _wilcoxon_arrays(
@@ -705,28 +778,13 @@ def _wilcoxon_arrays(
         )
         notes.append(f"all differences zero ({n_pairs} pairs): p set to 1, effect size 0")
     else:
-        has_ties = res["n_tied"] > 0 or (zero_method != "wilcox" and n_zero > 1)
-        if n_pairs <= 50 and not has_ties and n_zero == 0:
-            method: Any = "exact"
-            p_method = "exact"
-        elif n_pairs <= 13:
-            method = "permutation"
-            p_method = f"exact permutation (all 2^{n_pairs} sign flips; ties/zeros present)"
-        else:
-            method = "asymptotic"
-            p_method = "normal approximation (tie-corrected variance, no continuity correction)"
-        if method == "permutation":
-            # what scipy's 'auto' does here, via permutation_test (1 s at n=13); enumerated directly
-            r = sps.wilcoxon(d, zero_method=zero_method, correction=False, method="asymptotic")
-            r = type(r)(statistic=r.statistic, pvalue=_signflip_pvalue(d, zero_method))
-        else:
-            r = sps.wilcoxon(d, zero_method=zero_method, correction=False, method=method)
+        statistic, p_value, p_method = _signed_rank(d, zero_method)
         ranks = sps.rankdata(np.abs(nonzero))
         w_plus = float(ranks[nonzero > 0].sum())
         w_minus = float(ranks[nonzero < 0].sum())
         res.update(
-            statistic=float(r.statistic),
-            p_value=float(r.pvalue),
+            statistic=statistic,
+            p_value=p_value,
             p_method=p_method,
             effect_size=(w_plus - w_minus) / (w_plus + w_minus),
         )

@@ -32,7 +32,10 @@ __all__ = [
     "write_tables",
 ]
 
-_P_COLUMNS = {"p_value", "p_adjusted"}
+_P_COLUMNS = {
+    "p_value", "p_adjusted", "p_noninferiority", "p_equivalence", "p_inferiority",
+    "p_equivalence_adjusted", "p_inferiority_adjusted",
+}  # fmt: skip
 _INT_COLUMNS = {
     "n", "n_a", "n_b", "n_pairs", "n_dropped_nan", "n_dropped_failed", "n_zero_diff", "n_tied",
     "n_missing", "n_failed", "k", "n_dropped", "stratum_index",
