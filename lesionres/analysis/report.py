@@ -976,6 +976,18 @@ def _figures(
             figs.save_figure(fig, fig_dir / stem)
             written.append((title, f"figures/{stem}.png"))
 
+    # the study's headline first: the metric against the (effective) voxel size, per method
+    curve = figs.plot_resolution_curve(
+        df,
+        opts.metric,
+        source_spacing=opts.source_spacing,
+        **boot,  # type: ignore[arg-type]
+    )
+    keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
+    if curve is None:
+        notes.append(
+            "No resolution curve: no degradation method was run at two or more resolutions."
+        )
     for model in models:
         tag = f"_model-{re.sub(r'[^A-Za-z0-9.-]+', '-', model)}" if model else ""
         who = f" (model {model})" if model else ""
@@ -992,17 +1004,6 @@ def _figures(
             for by in pd.unique(stratified["by"]):
                 fig = figs.plot_stratified(stratified[stratified["by"] == by], model=model)
                 keep(f"{opts.metric} by {by}{who}", fig, f"stratified_{by}{tag}")
-    curve = figs.plot_resolution_curve(
-        df,
-        opts.metric,
-        source_spacing=opts.source_spacing,
-        **boot,  # type: ignore[arg-type]
-    )
-    keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
-    if curve is None:
-        notes.append(
-            "No resolution curve: no degradation method was run at two or more resolutions."
-        )
     if opts.predictions_dir is not None:
         examples = find_prediction_examples(opts.predictions_dir, df, data_root=opts.data_root)
         if not examples:
