@@ -15,7 +15,7 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["CONFIG_DIR", "main"]
+__all__ = ["CONFIG_DIR", "default_precision", "main"]
 
 CONFIG_DIR = Path(str(resources.files("lesionres") / "configs"))
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -81,6 +81,7 @@ def _lightning_cli(args: list[str]):
         """LightningCLI with the results writer and checkpointing always configured."""
 
         def add_arguments_to_parser(self, parser) -> None:
+            parser.set_defaults({"trainer.precision": default_precision()})
             parser.add_lightning_class_args(ResultsWriter, "results")
             parser.add_lightning_class_args(MaskWriter, "predictions")
             parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -204,6 +205,34 @@ def _lightning_cli(args: list[str]):
     )
 
 
+def default_precision() -> str:
+    """``bf16-mixed`` where the hardware runs bfloat16 natively, else ``32-true``.
+
+    The default when a config names no ``trainer.precision`` (or says ``auto``): on a CPU with
+    AVX512-BF16 or AMX a training step of the default U-Net ran 2.8x faster under bf16 autocast
+    than in fp32 (BENCHMARKS.md); without them bf16 is emulated and slower, so fp32 stays.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(
+        torch.cpu, "_is_amx_tile_supported", lambda: False
+    )()
+    return "bf16-mixed" if native else "32-true"
+
+
+def _resolve_precision(args: list[str]) -> list[str]:
+    """``--trainer.precision auto`` becomes this machine's :func:`default_precision`."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--trainer.precision=auto":
+            out[i] = f"--trainer.precision={default_precision()}"
+        elif arg == "--trainer.precision" and i + 1 < len(out) and out[i + 1] == "auto":
+            out[i + 1] = default_precision()
+    return out
+
+
 def _load_checkpoint(path: Path) -> dict:
     """A checkpoint read safely (``weights_only=True``), or one clear line saying why not."""
     import pickle
@@ -280,7 +309,7 @@ def main(args: list[str] | None = None) -> int | None:
                 a in ("-h", "--help") for a in rest
             ):
                 rest = ["--config", str(CONFIG_DIR / "default.yaml"), *rest]
-            _lightning_cli([command, *_resolve_configs(rest)])
+            _lightning_cli([command, *_resolve_precision(_resolve_configs(rest))])
             return 0
         runner = _plain_command(command)
         return runner(rest)

@@ -305,3 +305,33 @@ def test_external_cohorts_honour_binarize_and_record_modality(atlas_run):
     assert {r["modality"] for r in rows} == {"flair"}
     atlas = [r for r in _rows(table) if r["condition"] != "ext"]
     assert {(r["modality"], r["space"]) for r in atlas} == {("T1w", "MNI152NLin2009aSym")}
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
+)
+def test_default_precision_follows_the_hardware(monkeypatch, avx512_bf16, amx, expected):
+    import torch
+
+    from lesionres.cli import _resolve_precision, default_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert default_precision() == expected
+    assert _resolve_precision(["--trainer.precision", "auto"])[1] == expected
+    assert _resolve_precision(["--trainer.precision=auto"]) == [f"--trainer.precision={expected}"]
+    assert _resolve_precision(["--trainer.precision", "16-mixed"])[1] == "16-mixed"
+
+
+def test_default_config_resolves_precision_and_runs_the_sweep(capsys):
+    from lesionres.cli import default_precision
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["trainer"]["precision"] == default_precision()
+    assert config["data"]["condition_preset"] == "sweep"
+    subjects = config["data"]["synthetic_subjects"]
+    assert round(subjects * config["data"]["test_fraction"]) >= 30

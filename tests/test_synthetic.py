@@ -189,3 +189,23 @@ def test_bad_arguments_raise(tmp_path, bad):
     kwargs = {"n": 1, "seed": 0, "spacing": COARSE, "progress": False, **bad}
     with pytest.raises(LesionresError):
         syn.generate_atlas_like(tmp_path, **kwargs)
+
+
+def test_datamodule_regenerates_data_written_with_other_settings(tmp_path, capsys):
+    from lesionres.data.datamodule import LesionDataModule
+
+    def module(n: int) -> LesionDataModule:
+        return LesionDataModule(
+            root=str(tmp_path), synthetic_subjects=n, synthetic_isles_subjects=0,
+            synthetic_spacing=COARSE, cache_dir=None,
+        )  # fmt: skip
+
+    module(2).prepare_data()
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "split-seed42.json").write_text("{}")  # the old data's split
+    module(2).prepare_data()  # same settings: kept
+    assert (tmp_path / "splits").exists() and "anew" not in capsys.readouterr().out
+    module(3).prepare_data()  # an older default's 2 subjects must not be used for 3
+    assert "generating it anew" in capsys.readouterr().out
+    assert json.loads((tmp_path / "synthetic.json").read_text())["n"] == 3
+    assert not (tmp_path / "splits").exists()

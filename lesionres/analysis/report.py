@@ -241,6 +241,7 @@ class _Options:
     margins: dict[str, float]
     margins_defaulted: bool
     reference: str | None
+    pairs: str = "auto"
 
 
 # --------------------------------------------------------------------------- report text
@@ -567,13 +568,20 @@ _CONVENTIONS = """\
 """
 
 
+_FAMILY = {
+    "all": "every pair of conditions; `--pairs reference` tests each against the reference only",
+    "reference": "each condition against `{ref}`; `--pairs all` tests every pair",
+}
+
+
 def _comparison_section(comp: pd.DataFrame, opts: _Options) -> list[str]:
     out = [f"## Pairwise comparisons of conditions ({opts.metric})\n"]
     if comp.empty:
         return out + ["Fewer than two conditions: no comparison.\n"]
     lead = (["model"] if "model" in comp.columns else []) + ["condition_a", "condition_b"]
     out.append(
-        f"{len(comp)} comparisons, one family; `p adj.` = {opts.correction}-adjusted; `sig.` = "
+        f"{len(comp)} comparisons ({_FAMILY[opts.pairs].format(ref=opts.reference)}), one "
+        f"family; `p adj.` = {opts.correction}-adjusted; `sig.` = "
         f"p adj. < {opts.alpha}. Difference and r: a minus b, positive = a higher. `scans for "
         "80% power`: how many scans would detect the observed difference (two-sided, at alpha "
         "before the correction), from resampling the per-scan differences. Full table with "
@@ -873,6 +881,7 @@ def analyze(
     source_spacing: str | None = None,
     margins: Sequence[str] | Mapping[str, float] | None = None,
     reference: str | None = None,
+    pairs: str = "auto",
 ) -> Path:
     """Run the whole analysis of a results table and write tables, figures and ``report.md``.
 
@@ -920,6 +929,7 @@ def analyze(
     opts = _Options(
         metric, correction, alpha, n_boot, seed, zero_method, partial, match, make_figures,
         predictions_dir, data_root, source_spacing, margin_map, margins is None, reference,
+        pairs,
     )  # fmt: skip
     n_rows = len(df)
     dup = df.duplicated(keep="first")  # identical rows: DDP padding, a re-appended run
@@ -967,7 +977,9 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
         zero_method=opts.zero_method, partial=opts.partial, match=opts.match,
     )  # fmt: skip
     summary = stats.summarize(df)
-    comparisons = stats.compare_conditions(df, opts.metric, **test_args)  # type: ignore[arg-type]
+    comparisons = stats.compare_conditions(
+        df, opts.metric, pairs=_comparison_pairs(df, opts), **test_args  # type: ignore[arg-type]
+    )
     sizes = dict(alpha=opts.alpha, seed=opts.seed)
     comparisons["n_for_80_power"] = ni.scans_for_comparisons(df, comparisons, opts.metric, **sizes)
     fried_rows, fried_skip = [], ""
@@ -1025,6 +1037,30 @@ def _run(df: pd.DataFrame, opts: _Options, out_dir: Path) -> dict[str, Any]:
     )
 
 
+def _comparison_pairs(df: pd.DataFrame, opts: _Options) -> list[tuple[str, str]] | None:
+    """The family of condition comparisons: every pair, or each condition against the reference.
+
+    ``auto`` tests every pair up to 6 conditions (15 tests) and, beyond, each condition against
+    the reference only: a sweep of 16 conditions has 120 pairs, most of them of no interest,
+    and Holm over all of them would cost the comparisons that matter their power.
+    """
+    if opts.pairs not in ("auto", "all", "reference"):
+        raise LesionresError(f"--pairs: expected auto, all or reference, got {opts.pairs!r}")
+    conditions = stats.condition_order(df)
+    reference = opts.reference or ni.default_reference(df)
+    if opts.pairs == "auto":
+        opts.pairs = "all" if len(conditions) <= 6 or reference is None else "reference"
+    if opts.pairs == "all":
+        return None
+    if reference not in conditions:
+        raise LesionresError(
+            f"--pairs reference: no reference condition {reference or 'original'!r}; "
+            f"the table has {', '.join(conditions)} (pass --reference)"
+        )
+    opts.reference = reference
+    return [(reference, c) for c in conditions if c != reference]
+
+
 def _margins(df: pd.DataFrame, opts: _Options, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Non-inferiority against the reference and the crossing resolution; tables written."""
     reference = opts.reference or ni.default_reference(df)
@@ -1065,6 +1101,20 @@ def _figures(
             figs.save_figure(fig, fig_dir / stem)
             written.append((title, f"figures/{stem}.png"))
 
+    # the study's headline first: the metric against the (effective) voxel size, per method
+    curve = figs.plot_resolution_curve(
+        df,
+        opts.metric,
+        source_spacing=opts.source_spacing,
+        margin=opts.margins.get(opts.metric),
+        crossings=crossing[crossing["metric"] == opts.metric] if len(crossing) else None,
+        **boot,  # type: ignore[arg-type]
+    )
+    keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
+    if curve is None:
+        notes.append(
+            "No resolution curve: no degradation method was run at two or more resolutions."
+        )
     for model in models:
         tag = f"_model-{re.sub(r'[^A-Za-z0-9.-]+', '-', model)}" if model else ""
         who = f" (model {model})" if model else ""
@@ -1081,19 +1131,6 @@ def _figures(
             for by in pd.unique(stratified["by"]):
                 fig = figs.plot_stratified(stratified[stratified["by"] == by], model=model)
                 keep(f"{opts.metric} by {by}{who}", fig, f"stratified_{by}{tag}")
-    curve = figs.plot_resolution_curve(
-        df,
-        opts.metric,
-        source_spacing=opts.source_spacing,
-        margin=opts.margins.get(opts.metric),
-        crossings=crossing[crossing["metric"] == opts.metric] if len(crossing) else None,
-        **boot,  # type: ignore[arg-type]
-    )
-    keep(f"{opts.metric} against resolution", curve, f"resolution_{opts.metric}")
-    if curve is None:
-        notes.append(
-            "No resolution curve: no degradation method was run at two or more resolutions."
-        )
     if opts.predictions_dir is not None:
         examples = find_prediction_examples(opts.predictions_dir, df, data_root=opts.data_root)
         if not examples:
@@ -1159,6 +1196,10 @@ def build_parser(prog: str = "lesionres analyze") -> argparse.ArgumentParser:
                         "hd95_mm=2 (default: dice=0.02; 'none': no margin analysis)")  # fmt: skip
     p.add_argument("--reference", default=None,
                    help="condition the others must be as good as (default: original)")
+    p.add_argument("--pairs", choices=("auto", "all", "reference"), default="auto",
+                   help="conditions compared: every pair, or each against --reference "
+                        "(default auto: every pair up to 6 conditions, else the "
+                        "reference)")  # fmt: skip
     p.add_argument("--no-figures", action="store_true", help="tables and report only")
     return p
 
@@ -1185,7 +1226,7 @@ def analyze_main(argv: Sequence[str] | None = None) -> int:
         zero_method=args.zero_method, partial=args.partial, match=args.match,
         make_figures=not args.no_figures,
         data_root=args.data_root, source_spacing=args.source_spacing,
-        margins=args.margin, reference=args.reference,
+        margins=args.margin, reference=args.reference, pairs=args.pairs,
     )  # fmt: skip
     print(f"wrote {report} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -4,7 +4,9 @@ subject, preprocessed as in the study, with the test-time resolution conditions.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -175,20 +177,34 @@ class LesionDataModule(pl.LightningDataModule):
         return list(self.condition_list or preset_conditions(self.hparams.condition_preset))
 
     def prepare_data(self) -> None:
-        """Generate the synthetic dataset on first use (nothing is downloaded)."""
-        if self.hparams.dataset != "synthetic" or (self.root / "synthetic.json").exists():
+        """Generate the synthetic dataset on first use, or anew when its settings changed.
+
+        Nothing is downloaded. A dataset written with another size, seed or spacing (e.g. by an
+        older default) is replaced with its split, so a run never silently uses other data.
+        """
+        if self.hparams.dataset != "synthetic":
             return
         if self.trainer is not None and self.trainer.state.fn == "predict":
             return  # in predict, root is the user's folder of scans: write nothing there
+        wanted = {
+            "n": self.hparams.synthetic_subjects,
+            "n_isles": self.hparams.synthetic_isles_subjects,
+            "seed": self.hparams.seed,
+            "spacing": float(self.hparams.synthetic_spacing),
+        }
+        manifest = self.root / "synthetic.json"
+        if manifest.exists():
+            try:
+                written = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                written = {}
+            if all(written.get(k) == v for k, v in wanted.items()):
+                return
+            print(f"{self.root}: written with other settings; generating it anew with {wanted}")
+            shutil.rmtree(self.root / "splits", ignore_errors=True)  # its split is stale too
         from lesionres.data.synthetic import generate_synthetic
 
-        generate_synthetic(
-            self.root,
-            n=self.hparams.synthetic_subjects,
-            n_isles=self.hparams.synthetic_isles_subjects,
-            seed=self.hparams.seed,
-            spacing=self.hparams.synthetic_spacing,
-        )
+        generate_synthetic(self.root, **wanted)
 
     def setup(self, stage: str | None = None) -> None:
         """Find subjects, freeze the split, decide the model grid; record the split in the run."""

@@ -433,3 +433,20 @@ def test_report_states_what_each_cohort_put_in_front_of_the_model(tmp_path):
     text = text.read_text()
     assert "modality shift" not in text and "has no T1w" not in text
     assert "**space difference**" in text
+
+
+def test_a_sweep_is_compared_against_the_reference_not_every_pair(tmp_path):
+    degraded = [f"{m}_x{f}" for m in ("linear", "crude") for f in (2, 3, 4)]
+    conditions = ("original", *degraded)
+    df = paired_table(12, conditions=conditions, shifts=tuple(-0.03 * i for i in range(7)))
+    df.to_csv(tmp_path / "sweep.csv", index=False)
+    report = analyze(tmp_path / "sweep.csv", tmp_path / "auto", n_boot=0, make_figures=False)
+    comparisons = pd.read_csv(tmp_path / "auto" / "comparisons.csv")
+    assert len(comparisons) == 6 and set(comparisons["condition_a"]) == {"original"}
+    assert "each condition against `original`" in report.read_text()
+    analyze(tmp_path / "sweep.csv", tmp_path / "all", n_boot=0, make_figures=False, pairs="all")
+    assert len(pd.read_csv(tmp_path / "all" / "comparisons.csv")) == 21
+    small = df[df["condition"].isin(conditions[:4])]
+    small.to_csv(tmp_path / "small.csv", index=False)
+    analyze(tmp_path / "small.csv", tmp_path / "small", n_boot=0, make_figures=False)
+    assert len(pd.read_csv(tmp_path / "small" / "comparisons.csv")) == 6  # every pair of 4
