@@ -123,6 +123,7 @@ def _config(tmp: Path) -> Path:
         "trainer:\n"
         "  accelerator: cpu\n"
         "  devices: 1\n"
+        "  precision: 32-true\n"  # compared voxel for voxel with an fp32 test_step below
         "  enable_progress_bar: false\n"
         "  enable_model_summary: false\n"
         f"  default_root_dir: {tmp}\n"
