@@ -308,10 +308,10 @@ def test_external_cohorts_honour_binarize_and_record_modality(atlas_run):
 
 
 @pytest.mark.parametrize(
-    ("avx512_bf16", "amx", "expected"),
+    ("avx512_bf16", "amx", "inference"),
     [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
 )
-def test_default_precision_follows_the_hardware(monkeypatch, avx512_bf16, amx, expected):
+def test_default_precision_follows_the_hardware(monkeypatch, avx512_bf16, amx, inference):
     import torch
 
     from lesionres.cli import _resolve_precision, default_precision
@@ -319,19 +319,25 @@ def test_default_precision_follows_the_hardware(monkeypatch, avx512_bf16, amx, e
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-    assert default_precision() == expected
-    assert _resolve_precision(["--trainer.precision", "auto"])[1] == expected
-    assert _resolve_precision(["--trainer.precision=auto"]) == [f"--trainer.precision={expected}"]
-    assert _resolve_precision(["--trainer.precision", "16-mixed"])[1] == "16-mixed"
+    assert default_precision("fit") == "32-true"  # bf16 training cost accuracy on the CPU
+    for command in ("validate", "test", "predict"):
+        assert default_precision(command) == inference
+    assert _resolve_precision(["test", "--trainer.precision", "auto"])[2] == inference
+    fit = _resolve_precision(["fit", "--trainer.precision=auto"])
+    assert fit[1] == "--trainer.precision=32-true"
+    assert _resolve_precision(["test", "--trainer.precision", "16-mixed"])[2] == "16-mixed"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert default_precision("fit") == "bf16-mixed"
 
 
 def test_default_config_resolves_precision_and_runs_the_sweep(capsys):
     from lesionres.cli import default_precision
 
     with pytest.raises(SystemExit):
-        main(["fit", "--print_config"])
+        main(["test", "--print_config"])
     config = yaml.safe_load(capsys.readouterr().out)
-    assert config["trainer"]["precision"] == default_precision()
+    assert config["trainer"]["precision"] == default_precision("test")
     assert config["data"]["condition_preset"] == "sweep"
     subjects = config["data"]["synthetic_subjects"]
     assert round(subjects * config["data"]["test_fraction"]) >= 30
