@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Literal
@@ -20,6 +21,7 @@ from lesionres.data.grid import ModelGrid
 from lesionres.inference import sliding_window
 from lesionres.metrics import score_masks
 from lesionres.models import NormKind, UNet3D
+from lesionres.precision import cpu_runs_bf16
 
 __all__ = ["LesionSegmenter"]
 
@@ -50,6 +52,10 @@ class LesionSegmenter(pl.LightningModule):
             ``one`` (ATLAS/ISLES challenge code) or ``nan`` (nnU-Net, MONAI).
         hd95: HD95 aggregation: ``pooled`` (medpy: 95th percentile of both directions'
             surface distances together) or ``max`` (MONAI: the larger directed one).
+        val_precision: ``auto``: validation passes inside an fp32 ``fit`` on a CPU that runs
+            bfloat16 natively use bf16 autocast (2.3x faster whole-volume inference, the same
+            validation Dice to 4e-4: ``lesionres.precision``); ``trainer``: the trainer's own
+            precision throughout.
         channels_last: Use ``channels_last_3d`` memory format (measure: slower on CPU).
         compile: Wrap the network in ``torch.compile``.
         init_weights: A lesionres checkpoint whose weights ``fit`` starts from (fine-tuning);
@@ -74,6 +80,7 @@ class LesionSegmenter(pl.LightningModule):
         connectivity: Literal[6, 18, 26] = 26,
         empty_convention: Literal["one", "nan"] = "one",
         hd95: Literal["pooled", "max"] = "pooled",
+        val_precision: Literal["auto", "trainer"] = "auto",
         channels_last: bool = False,
         compile: bool = False,
         init_weights: str | None = None,
@@ -155,8 +162,19 @@ class LesionSegmenter(pl.LightningModule):
             self.log_dict(self.train_metrics.compute())
         self.train_metrics.reset()
 
+    def _validation_autocast(self):
+        """bf16 autocast for a validation pass of an fp32 CPU fit (see ``val_precision``)."""
+        trainer = self.trainer
+        fp32_cpu_fit = (
+            trainer.state.fn == "fit" and self.device.type == "cpu" and trainer.precision == "32-true"
+        )
+        if self.hparams.val_precision == "auto" and fp32_cpu_fit and cpu_runs_bf16():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self.predict_logits(batch["image"])
+        with self._validation_autocast():
+            logits = self.predict_logits(batch["image"])
         self.log(
             "val_loss",
             self.loss(logits, batch["mask"].float()),
