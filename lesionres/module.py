@@ -164,11 +164,9 @@ class LesionSegmenter(pl.LightningModule):
 
     def _validation_autocast(self):
         """bf16 autocast for a validation pass of an fp32 CPU fit (see ``val_precision``)."""
-        trainer = self.trainer
-        fp32_cpu_fit = (
-            trainer.state.fn == "fit" and self.device.type == "cpu" and trainer.precision == "32-true"
-        )
-        if self.hparams.val_precision == "auto" and fp32_cpu_fit and cpu_runs_bf16():
+        fitting = self.trainer.state.fn == "fit"
+        fp32_cpu = self.device.type == "cpu" and self.trainer.precision == "32-true"
+        if self.hparams.val_precision == "auto" and fitting and fp32_cpu and cpu_runs_bf16():
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
