@@ -24,7 +24,6 @@ than their input are named in one line each, with the predictor and the file.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -40,17 +39,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lesionres.conditions import Condition
-from lesionres.data.layouts import SubjectRecord, describe_scans
-from lesionres.data.split import write_json
+from lesionres.data.layouts import SubjectRecord
 from lesionres.degrade import (
     Layout,
-    add_dataset_arguments,
-    choose_conditions,
     degrade_dataset,
-    find_dataset,
-    read_data_config,
 )
 from lesionres.errors import LesionresError
+from lesionres.files import write_json
 from lesionres.results import read_rows
 from lesionres.scoring import (
     NO_PREDICTION,
@@ -60,7 +55,16 @@ from lesionres.scoring import (
     score_condition,
 )
 
-__all__ = ["Predictor", "benchmark_main", "build_parser", "parse_predictors", "run_command"]
+__all__ = [
+    "BenchmarkRun",
+    "Predictor",
+    "parse_predictors",
+    "report",
+    "run_command",
+    "run_condition",
+    "test_own_model",
+    "test_subjects",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SHOWN = 3  # problem lines printed per (predictor, condition); all of them are in the table
@@ -166,7 +170,7 @@ def _last_line(log: Path) -> str:
     return lines[-1][-200:] if lines else "(no output)"
 
 
-def _test_subjects(records: list[SubjectRecord], split_file: Path | None) -> list[SubjectRecord]:
+def test_subjects(records: list[SubjectRecord], split_file: Path | None) -> list[SubjectRecord]:
     """All records, or those of the split file's ``test`` list (every one must be found)."""
     if split_file is None:
         return records
@@ -189,7 +193,7 @@ def _test_subjects(records: list[SubjectRecord], split_file: Path | None) -> lis
 
 
 @dataclass
-class _Run:
+class BenchmarkRun:
     """Everything one benchmark run shares between its steps."""
 
     out: Path
@@ -233,7 +237,7 @@ class _Run:
         self.bar.write(text)
 
 
-def _run_condition(run: _Run, predictor: Predictor, condition: str, manifest: dict) -> None:
+def run_condition(run: BenchmarkRun, predictor: Predictor, condition: str, manifest: dict) -> None:
     """One predictor on one condition: run it (unless done before), score its masks."""
     name = predictor.name
     output = run.out / "predictions" / name / condition
@@ -283,135 +287,57 @@ def _run_condition(run: _Run, predictor: Predictor, condition: str, manifest: di
         run.say(f"{where}: {len(problems) - _SHOWN} more such rows in {run.table}")
 
 
-def _test_own_model(run: _Run, args: argparse.Namespace, kind: str, root: Path) -> None:
-    """lesionres's own model through ``test``, on the same scans and conditions."""
-    from lesionres.cli import main
-    from lesionres.study import _run_overrides
+def test_own_model(
+    run: BenchmarkRun,
+    kind: str,
+    root: Path,
+    checkpoint: Path,
+    name: str,
+    config: Path | None = None,
+    register: str = "none",
+    modality: str | None = None,
+) -> None:
+    """lesionres's own model (``checkpoint``, rows labelled ``name``) through ``test``, on the
+    same scans and conditions as the other models."""
+    from lesionres.lightning_cli import run_lightning
+    from lesionres.study import run_overrides
 
     wanted = {(r.subject_id, c.name) for r in run.records for c in run.conditions}
     have = {(r["subject_id"], r["condition"]) for r in read_rows(run.table)
-            if r.get("model", "") == args.ckpt_name}  # fmt: skip
+            if r.get("model", "") == name}  # fmt: skip
     if wanted <= have:
         return  # every row is there: test would only re-read every scan to skip them
     split = run.out / "split.json"  # the benchmark's scans, all of them `test`'s test split
     write_json(split, {"train": [], "val": [], "test": [r.subject_id for r in run.records]})
     conditions = json.dumps([dataclasses.asdict(c) for c in run.conditions])
-    main(
+    run_lightning(
         [
             "test",
-            *(["--config", str(args.config)] if args.config else []),
-            "--ckpt_path", str(args.ckpt_path),
+            *(["--config", str(config)] if config else []),
+            "--ckpt_path", str(checkpoint),
             "--data.dataset", kind,
             "--data.root", str(root),
             "--data.split_file", str(split),
             "--data.conditions", conditions,
             "--data.external", "[]",
             "--data.binarize", run.settings.binarize,
-            "--data.register", args.register,
-            *(["--data.modality", args.modality] if args.modality else []),
+            "--data.register", register,
+            *(["--data.modality", modality] if modality else []),
             "--model.connectivity", str(run.settings.connectivity),
             "--model.empty_convention", run.settings.empty,
             "--model.hd95", run.settings.hd95,
-            *_run_overrides(run.out, "test"),
+            *run_overrides(run.out, "test"),
             "--trainer.enable_progress_bar", "false",
             "--results.path", str(run.table),
-            "--results.model", args.ckpt_name,
+            "--results.model", name,
         ]
     )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``benchmark`` command line."""
-    parser = argparse.ArgumentParser(
-        prog="lesionres benchmark",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example: lesionres benchmark /data/ATLAS_2 --dataset atlas --predictor "
-        "nnunet='nnUNetv2_predict -i {input} -o {output} -d 501 -c 3d_fullres' --layout "
-        "nnunet=nnunet --ckpt_path best.ckpt --split_file run/split.json --out bench/",
-    )
-    add_dataset_arguments(parser)
-    parser.add_argument("--predictor", action="append", default=[], metavar="NAME=COMMAND",
-                        help="a model run from the command line; {input}: the condition's image "
-                        "folder, {output}: an empty folder for its masks (repeat per model)")
-    parser.add_argument("--layout", action="append", default=[], metavar="[NAME=]LAYOUT",
-                        help="input naming per predictor: folder (images/<id>.nii.gz, default) "
-                        "or nnunet (imagesTs/<id>_0000.nii.gz); a bare value applies to all")
-    parser.add_argument("--ckpt_path", type=Path, default=None,
-                        help="also test lesionres's own model (a checkpoint of fit)")
-    parser.add_argument("--register", choices=("none", "mni"), default="none",
-                        help="--ckpt_path's model: register scans in scanner space (isles22, "
-                        "folder) to MNI152 2009a first (test's --data.register)")
-    parser.add_argument("--ckpt_name", default="lesionres",
-                        help="model label of --ckpt_path's rows (default: lesionres)")
-    parser.add_argument("--split_file", type=Path, default=None,
-                        help="evaluate only the 'test' subjects of this split (e.g. a run's "
-                        "split.json); default: every scan under ROOT")
-    parser.add_argument("--binarize", choices=("strict", "nonzero", "half"), default="strict",
-                        help="how predicted masks are read: strict (0/1 only, default), nonzero "
-                        "(label maps: > 0) or half (probability maps: >= half the maximum)")
-    parser.add_argument("--gt_binarize", choices=("strict", "nonzero", "half"), default=None,
-                        help="how ground-truth mask values are read, for every model (default: "
-                        "the config's data.binarize, else strict)")
-    parser.add_argument("--missing", choices=("error", "empty"), default="error",
-                        help="a scan without predicted mask: error row (default) or empty mask")
-    parser.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
-    parser.add_argument("--empty", choices=("one", "nan"), default="one",
-                        help="both masks empty: Dice 1 (challenge code) or NaN")
-    parser.add_argument("--hd95", choices=("pooled", "max"), default="pooled")
-    parser.add_argument("--no-figures", action="store_true", help="report without figures")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser  # fmt: skip
-
-
-def benchmark_main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``benchmark``."""
-    args = build_parser().parse_args(argv)
-    reserved = args.ckpt_name if args.ckpt_path else None
-    predictors = parse_predictors(args.predictor, args.layout, reserved)
-    if not predictors and args.ckpt_path is None:
-        raise LesionresError("benchmark: nothing to run; give --predictor NAME=COMMAND and/or "
-                             "--ckpt_path CHECKPOINT")  # fmt: skip
-    if args.ckpt_path is not None and not args.ckpt_path.is_file():
-        raise LesionresError(f"{args.ckpt_path}: checkpoint file not found")
-    data = read_data_config(args.config)
-    conditions = choose_conditions(args, data)
-    binarize = args.gt_binarize or data.get("binarize") or "strict"
-    kind, root, records = find_dataset(args, data, binarize, require_masks=True)
-    records = _test_subjects(records, args.split_file)
-    if args.ckpt_path is not None and args.split_file is None:
-        print("note: every scan under ROOT is evaluated, also any lesionres's model was trained "
-              "on; --split_file RUN/split.json evaluates its test scans only")  # fmt: skip
-    modality = args.modality or data.get("modality") or "dwi"
-    declared = {"isles22": modality, "folder": data.get("folder_modality") or ""}.get(kind, "")
-    settings = ScoreSettings(
-        connectivity=args.connectivity, empty=args.empty, hd95=args.hd95, binarize=binarize,
-        missing=args.missing, prediction_binarize=args.binarize,
-    )  # fmt: skip
-    steps = len(predictors) * len(conditions) + (args.ckpt_path is not None)
-    print(f"Benchmark: {len(records)} scans x {len(conditions)} conditions, "
-          f"{len(predictors) + (args.ckpt_path is not None)} model(s) -> {args.out}")  # fmt: skip
-    with tqdm(total=steps, desc="benchmark", unit="run", disable=args.no_progress) as bar:
-        run = _Run(args.out, records, conditions, args.grid, settings,
-                   describe_scans(kind, declared), bar)  # fmt: skip
-        manifests: dict[str, dict] = {}
-        for predictor in predictors:
-            if predictor.layout not in manifests:
-                manifests[predictor.layout] = run.images(predictor.layout)
-            for condition in conditions:
-                bar.set_postfix_str(f"{predictor.name}: {condition.name}")
-                _run_condition(run, predictor, condition.name,
-                               manifests[predictor.layout][condition.name])  # fmt: skip
-                bar.update()
-        if args.ckpt_path is not None:
-            bar.set_postfix_str(f"{args.ckpt_name}: test")
-            _test_own_model(run, args, kind, root)
-            bar.update()
-    return _analyze(run, args.no_figures)
-
-
-def _analyze(run: _Run, no_figures: bool) -> int:
-    """The report of the table; the table stays whatever happens to the analysis."""
-    from lesionres.analysis import analyze_main
+def report(run: BenchmarkRun, no_figures: bool) -> int:
+    """Analyze the table into ``OUT/report``; 1 (and a warning) when the analysis fails: the
+    table stays whatever happens to the analysis."""
+    from lesionres.analysis import analyze
 
     rows = read_rows(run.table)
     failed = sum(bool(r["error"]) for r in rows)
@@ -420,7 +346,10 @@ def _analyze(run: _Run, no_figures: bool) -> int:
     if no_figures:
         command.append("--no-figures")
     try:
-        analyze_main(command)
+        written = analyze(
+            run.table, run.out / "report", partial="intersect", make_figures=not no_figures
+        )
+        print(f"wrote {written}")
     except LesionresError as error:
         print(f"warning: analysis failed: {error}\n"
               f"rerun it with: python -m lesionres analyze {' '.join(command)}")  # fmt: skip

@@ -17,14 +17,10 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from tqdm import tqdm
@@ -34,17 +30,18 @@ from lesionres.data.grid import spacing_of
 from lesionres.data.io import read_header, save_volume
 from lesionres.data.layouts import SubjectRecord, find_subjects
 from lesionres.errors import LesionresError
+from lesionres.files import write_csv, write_json
+
+if TYPE_CHECKING:
+    from lesionres.commands.evaluation import DatasetOptions
 
 __all__ = [
     "MANIFEST_COLUMNS",
-    "add_dataset_arguments",
     "choose_conditions",
     "degrade_dataset",
-    "degrade_main",
     "find_dataset",
     "output_path",
     "parse_conditions",
-    "read_data_config",
 ]
 
 MANIFEST_COLUMNS = (
@@ -83,22 +80,6 @@ def parse_conditions(text: str | list | None, origin: str = "--conditions") -> l
     return conditions
 
 
-def read_data_config(path: Path | None) -> dict:
-    """The ``data`` section of a lesionres YAML config (shipped names found too)."""
-    if path is None:
-        return {}
-    from lesionres.cli import CONFIG_DIR
-
-    if not path.exists() and (CONFIG_DIR / path).exists():
-        path = CONFIG_DIR / path
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise LesionresError(f"{path}: cannot read config ({error.__class__.__name__})") from None
-    data = (config or {}).get("data") or {}
-    return data.get("init_args", data) if isinstance(data, dict) else {}
-
-
 def output_path(out: Path, condition: str, subject_id: str, layout: Layout = "folder") -> Path:
     """Where the degraded image of ``subject_id`` under ``condition`` goes."""
     if layout == "nnunet":
@@ -121,15 +102,6 @@ def _manifest_row(
     }
 
 
-def _write_manifest(path: Path, rows: list[dict]) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
-    with os.fdopen(handle, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _check_settings(out: Path, grid: Grid, layout: Layout) -> None:
     """Refuse to resume into a folder written with another grid or layout."""
     settings = {"grid": grid, "layout": layout}
@@ -140,8 +112,7 @@ def _check_settings(out: Path, grid: Grid, layout: Layout) -> None:
             raise LesionresError(
                 f"{out}: written with {previous}, not {settings}; use another --out folder"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(settings) + "\n")
+    write_json(record, settings, indent=None)
 
 
 def degrade_dataset(
@@ -186,31 +157,11 @@ def degrade_dataset(
             rows.append(_manifest_row(record, condition, path, native))
             bar.update()
     bar.close()
-    _write_manifest(out / "manifest.csv", rows)
+    write_csv(out / "manifest.csv", rows, MANIFEST_COLUMNS)
     return rows
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options ``degrade`` and ``benchmark`` share: the dataset, its conditions, the grid."""
-    parser.add_argument("root", type=Path, help="dataset folder (or CSV for --dataset folder)")
-    parser.add_argument("--dataset", choices=("atlas", "isles22", "folder"), default=None,
-                        help="layout of ROOT (default: the config's data.dataset, else folder)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="a lesionres YAML config: its data.conditions / condition_preset")
-    parser.add_argument("--conditions", default=None,
-                        help="YAML list, as test's --data.conditions, e.g. "
-                        "'[{method: acquisition, spacing: [1, 1, 5]}]'")
-    parser.add_argument("--condition_preset", choices=("study", "sweep", "none"), default=None,
-                        help="named condition set (default: the config's, else study)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--grid", choices=("native", "acquired"), default="native",
-                        help="native: the scan's own grid, as test uses it; acquired: the "
-                        "simulated scan on its coarse grid")
-    parser.add_argument("--modality", choices=("dwi", "adc", "flair"), default=None,
-                        help="ISLES 2022 image modality (default: the config's, else dwi)")
-
-
-def choose_conditions(args: argparse.Namespace, data: dict) -> list[Condition]:
+def choose_conditions(args: DatasetOptions, data: dict) -> list[Condition]:
     """``--conditions``, else ``--condition_preset``, else the config's, else ``study``."""
     if args.conditions is not None:
         return parse_conditions(args.conditions)
@@ -222,7 +173,7 @@ def choose_conditions(args: argparse.Namespace, data: dict) -> list[Condition]:
 
 
 def find_dataset(
-    args: argparse.Namespace, data: dict, binarize: str, require_masks: bool = False
+    args: DatasetOptions, data: dict, binarize: str, require_masks: bool = False
 ) -> tuple[str, Path, list[SubjectRecord]]:
     """``(layout, root, records)`` of ``args.root``; a config's ``synthetic`` is its ATLAS tree.
 
@@ -239,24 +190,3 @@ def find_dataset(
     if not records:
         raise LesionresError(f"{args.root}: no scans found for --dataset {kind}")
     return kind, root, [dataclasses.replace(r, binarize=binarize) for r in records]
-
-
-def degrade_main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``degrade``."""
-    parser = argparse.ArgumentParser(prog="lesionres degrade", description=__doc__.split("\n\n")[0])
-    add_dataset_arguments(parser)
-    parser.add_argument("--layout", choices=("folder", "nnunet"), default="folder")
-    parser.add_argument("--binarize", choices=("strict", "nonzero", "half"), default=None,
-                        help="how mask values are read (as test's --data.binarize)")
-    args = parser.parse_args(argv)  # fmt: skip
-
-    data = read_data_config(args.config)
-    conditions = choose_conditions(args, data)
-    binarize = args.binarize or data.get("binarize") or "strict"
-    _, _, records = find_dataset(args, data, binarize)
-    degrade_dataset(records, conditions, args.out, args.grid, args.layout)
-    print(
-        f"Wrote {len(records)} scans x {len(conditions)} conditions to {args.out} "
-        f"(manifest: {args.out / 'manifest.csv'})"
-    )
-    return 0

@@ -44,6 +44,7 @@ import torch
 
 from lesionres.data.grid import GridMapping, ModelGrid, _center_slices, spacing_of
 from lesionres.errors import LesionresError
+from lesionres.files import atomic_path
 
 __all__ = [
     "NCC_WARNING",
@@ -237,12 +238,9 @@ class Registration:
 
     def save(self, path: str | Path) -> Path:
         """Write the transform as an ITK ``.tfm`` file (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}")
-        sitk.WriteTransform(self.transform(), str(tmp))
-        tmp.replace(path)
-        return path
+        with atomic_path(path) as tmp:
+            sitk.WriteTransform(self.transform(), str(tmp))
+        return Path(path)
 
 
 def _run(

@@ -11,8 +11,6 @@ empty mask (``--missing empty``, the ATLAS/ISLES challenge convention: Dice 0), 
 
 from __future__ import annotations
 
-import argparse
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from lesionres.data.io import load_volume
 from lesionres.data.layouts import NIFTI_SUFFIXES, describe_scans, find_subjects
 from lesionres.data.validation import read_mask
 from lesionres.errors import LesionresError
+from lesionres.files import CsvAppender
 from lesionres.metrics import score_masks
 from lesionres.results import RESULT_COLUMNS, read_rows, record_settings, write_rows
 
@@ -37,7 +36,6 @@ __all__ = [
     "ScoreSettings",
     "match_masks",
     "score_condition",
-    "score_main",
     "score_pair",
     "subject_key",
 ]
@@ -314,8 +312,7 @@ def score_condition(
     done = {r["subject_id"] for r in kept if ours(r)}
     write_rows(table, kept)
     outcome = ScoreOutcome()
-    with table.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+    with CsvAppender(table, RESULT_COLUMNS) as appender:
         todo = [s for s in matching.truths if s not in done]
         quiet = not progress or len(todo) < 5
         for subject in tqdm(todo, desc="scoring", unit="scan", disable=quiet):
@@ -334,9 +331,15 @@ def score_condition(
                 try:
                     row.update(
                         score_pair(
-                            pred, matching.truths[subject], settings.threshold,
-                            settings.connectivity, settings.empty, settings.atol, settings.hd95,
-                            settings.binarize, prediction_binarize=settings.prediction_binarize,
+                            pred,
+                            matching.truths[subject],
+                            settings.threshold,
+                            settings.connectivity,
+                            settings.empty,
+                            settings.atol,
+                            settings.hd95,
+                            settings.binarize,
+                            prediction_binarize=settings.prediction_binarize,
                             input_image=(inputs or {}).get(subject),
                         )  # fmt: skip
                     )
@@ -345,111 +348,5 @@ def score_condition(
             if row["error"]:
                 outcome.errors[subject] = row["error"]
             outcome.written += 1
-            writer.writerow(row)
-            handle.flush()
+            appender.append(row)
     return outcome
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``score`` command line."""
-    parser = argparse.ArgumentParser(prog="lesionres score", description=__doc__.split("\n\n")[0])
-    parser.add_argument("pred", type=Path, help="prediction mask file or folder")
-    parser.add_argument(
-        "gt", type=Path, help="ground-truth mask file or folder, or the dataset root (--dataset)"
-    )
-    parser.add_argument(
-        "--dataset",
-        choices=("atlas", "isles22", "folder"),
-        help="GT is a dataset root of this layout: masks, subject ids and the dataset label come "
-        "from it as in `test`, so `analyze` pairs these rows with test's (recommended)",
-    )
-    parser.add_argument(
-        "--modality", default="dwi", help="ISLES modality / a folder's declared modality"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path("results.csv"), help="results table (appended, resumable)"
-    )
-    parser.add_argument("--condition", default="external", help="condition label for these rows")
-    parser.add_argument(
-        "--model", default="", help="model label (e.g. nnunet), compared per condition by analyze"
-    )
-    parser.add_argument(
-        "--missing",
-        choices=("error", "empty"),
-        default="error",
-        help="a ground truth without prediction: an error row (default) or scored as an empty "
-        "mask (challenge convention, Dice 0)",
-    )
-    parser.add_argument(
-        "--threshold", type=float, default=0.5, help="binarise predictions at this value"
-    )
-    parser.add_argument("--connectivity", type=int, choices=(6, 18, 26), default=26)
-    parser.add_argument(
-        "--empty", choices=("one", "nan"), default="one", help="both-empty convention"
-    )
-    parser.add_argument(
-        "--hd95",
-        choices=("pooled", "max"),
-        default="pooled",
-        help="HD95 aggregation: pooled (medpy) or max of the directed ones (MONAI)",
-    )
-    parser.add_argument(
-        "--binarize",
-        choices=("strict", "nonzero", "half"),
-        default="strict",
-        help="how ground-truth mask values become lesion (as --data.binarize)",
-    )
-    parser.add_argument("--atol", type=float, default=1e-4, help="affine tolerance in mm")
-    return parser
-
-
-def score_main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``score``."""
-    args = build_parser().parse_args(argv)
-    gt = _ground_truths(args.gt, args.dataset, args.modality, args.binarize)
-    matching = match_masks(args.pred, gt["truths"])
-    if not matching.predictions:
-        example = next(iter(matching.truths), "none")
-        raise LesionresError(
-            f"{args.pred}: no prediction matches a ground truth of {args.gt} by subject id "
-            f"(e.g. ground truth {example})"
-        )
-    settings = ScoreSettings(
-        args.threshold, args.connectivity, args.empty, args.hd95, args.binarize, args.atol,
-        args.missing,
-    )  # fmt: skip
-    labels = {**gt["labels"], "method": "external"}
-    outcome = score_condition(
-        args.out, matching, dict.fromkeys(matching.truths, labels), args.condition, args.model,
-        settings,
-    )  # fmt: skip
-    for error in outcome.errors.values():
-        if error != NO_PREDICTION and error not in matching.problems.values():
-            print(f"error: {error}")
-    _print_summary(args, matching, outcome.written, len(outcome.errors))
-    return 0
-
-
-def _print_summary(args: argparse.Namespace, matching: Matching, written: int, failed: int):
-    missing = matching.missing
-    print(
-        f"Scored {len(matching.truths)} ground-truth scans into {args.out} ({written} new rows, "
-        f"{failed} of them failed)"
-    )
-    if missing:
-        how = "error rows" if args.missing == "error" else "scored as empty masks (Dice 0)"
-        print(
-            f"warning: {len(missing)} ground truth(s) have no prediction, {how}: "
-            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
-        )
-    for subject, problem in matching.problems.items():
-        print(f"warning: {subject}: {problem}")
-    if matching.unmatched:
-        print(f"warning: {len(matching.unmatched)} prediction(s) match no ground truth:")
-        for file in matching.unmatched:
-            print(f"  {file}")
-    if not args.dataset:
-        print(
-            "note: rows have no dataset label; to pair them with rows of `test`, score with "
-            "--dataset atlas|isles22|folder and the dataset root as GT"
-        )

@@ -28,18 +28,17 @@ finished fit is reused, and ``test`` skips rows already in ``results.csv``.
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 from lesionres.errors import LesionresError
 
-__all__ = ["study_main"]
+__all__ = ["RESOLUTION_PRESETS", "run_overrides", "run_study"]
 
 RESOLUTION_PRESETS = ("none", "nnunet", "synthseg", "sweep")
 
 
-def _run_overrides(out: Path, version: str) -> list[str]:
+def run_overrides(out: Path, version: str) -> list[str]:
+    """Options that put a Lightning run's logs, config and checkpoints in ``out/version``."""
     return [
         "--trainer.logger.class_path", "pytorch_lightning.loggers.TensorBoardLogger",
         "--trainer.logger.init_args.save_dir", str(out),
@@ -65,7 +64,7 @@ def _data_root(run_config: Path) -> str | None:
 
 def _fit(out: Path, name: str, args: list[str], which: str = "best") -> Path:
     """Train (or reuse, or resume) the model of ``out/name``; its best (or last) checkpoint."""
-    from lesionres.cli import main
+    from lesionres.lightning_cli import run_lightning
 
     checkpoints = out / name / "checkpoints"
     last = checkpoints / "last.ckpt"
@@ -73,7 +72,7 @@ def _fit(out: Path, name: str, args: list[str], which: str = "best") -> Path:
         print(f"Reusing the finished fit in {out / name}")
     else:
         resume = ["--ckpt_path", str(last)] if last.exists() else []
-        main(["fit", *args, *_run_overrides(out, name), *resume])
+        run_lightning(["fit", *args, *run_overrides(out, name), *resume])
         (out / name / "done").touch()
     chosen = _best_checkpoint(checkpoints) if which == "best" else None
     chosen = chosen or (last if last.exists() else None)
@@ -86,14 +85,14 @@ def _test(
     out: Path, passthrough: list[str], model: str | None, checkpoint: Path, save_predictions: bool
 ) -> None:
     """Append the test rows of ``checkpoint`` to ``out/results.csv``."""
-    from lesionres.cli import main
+    from lesionres.lightning_cli import run_lightning
 
     print(f"\nTesting {checkpoint}")
-    main(
+    run_lightning(
         [
             "test",
             *passthrough,
-            *_run_overrides(out, "test" if model is None else f"test-{model}"),
+            *run_overrides(out, "test" if model is None else f"test-{model}"),
             "--ckpt_path", str(checkpoint),
             "--results.path", str(out / "results.csv"),
             "--results.save_predictions", str(save_predictions).lower(),
@@ -109,97 +108,52 @@ def _augmentation_args(model: str) -> list[str]:
     return args
 
 
-def study_main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``study``."""
+def run_study(
+    out: Path,
+    passthrough: list[str],
+    models: list[str | None],
+    metric: str = "dice",
+    margins: list[str] | None = None,
+    reference: str | None = None,
+    finetune: int | None = None,
+    finetune_lr: float | None = None,
+    checkpoint: str = "best",
+) -> Path:
+    """Fit each model, test it into ``out/results.csv`` and analyze the table; the report.
+
+    Args:
+        out: The run folder (created).
+        passthrough: Options for both ``fit`` and ``test``.
+        models: Resolution-augmentation presets, one model each; ``[None]``: one model as the
+            options define it.
+        metric: Metric compared across conditions.
+        margins: Non-inferiority margins for the report (``analyze --margin``).
+        reference: The condition the others must be as good as.
+        finetune: Train one shared model first, then fine-tune a copy of it for this many
+            epochs per model.
+        finetune_lr: Learning rate of the fine-tuning (default: the model's).
+        checkpoint: ``best`` or ``last``: the checkpoint each model is tested with.
+    """
     from lesionres.analysis import analyze
-    from lesionres.analysis.noninferiority import parse_margins
 
-    parser = argparse.ArgumentParser(
-        prog="lesionres study",
-        description="fit, then test under every resolution condition, then analyze",
-        epilog="Other options go to both fit and test, e.g. --config paper.yaml --data.root DIR.",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="run folder (default runs/study-<time>)"
-    )
-    parser.add_argument("--metric", default="dice", help="metric compared across conditions")
-    parser.add_argument(
-        "--margin",
-        nargs="+",
-        action="extend",
-        default=None,
-        metavar="METRIC=VALUE",
-        help="non-inferiority margins for the report, e.g. dice=0.02 hd95_mm=2 (default: "
-        "dice=0.02; 'none': no margin analysis)",
-    )
-    parser.add_argument(
-        "--reference", default=None, help="condition the others must be as good as (original)"
-    )
-    parser.add_argument(
-        "--models",
-        default=None,
-        help="train and compare one model per resolution-augmentation preset, e.g. none,sweep "
-        f"(choices: {', '.join(RESOLUTION_PRESETS)})",
-    )
-    parser.add_argument(
-        "--finetune",
-        type=int,
-        default=None,
-        metavar="EPOCHS",
-        help="with --models: train one shared model first (no resolution augmentation), then "
-        "fine-tune a copy of it for EPOCHS epochs per model, so that the models differ only in "
-        "their augmentation",
-    )
-    parser.add_argument(
-        "--finetune-lr",
-        type=float,
-        default=None,
-        help="learning rate of the fine-tuning (default: --model.lr)",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        choices=("best", "last"),
-        default="best",
-        help="checkpoint each model is tested with: best validation Dice (at the original "
-        "resolution) or the last epoch's (fairer between models trained on different inputs)",
-    )
-    args, passthrough = parser.parse_known_args(argv)
-    parse_margins(args.margin)  # a malformed margin stops here, not after hours of training
-    models: list[str | None] = [None]
-    if args.models:
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
-        unknown = [m for m in models if m not in RESOLUTION_PRESETS]
-        if unknown or len(set(models)) != len(models):
-            raise LesionresError(
-                f"--models: expected distinct names from {', '.join(RESOLUTION_PRESETS)}, "
-                f"got {args.models!r}"
-            )
-    if args.finetune is not None and (not args.models or args.finetune < 1):
-        raise LesionresError("--finetune needs --models and a positive number of epochs")
-    out = args.out or Path("runs") / time.strftime("study-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-
     start: list[str] = []
-    if args.finetune:
+    if finetune:
         shared = _fit(out, "fit-shared", [*passthrough, *_augmentation_args("none")])
-        start = ["--model.init_weights", str(shared), "--trainer.max_epochs", str(args.finetune)]
-        start += ["--model.lr", str(args.finetune_lr)] if args.finetune_lr else []
+        start = ["--model.init_weights", str(shared), "--trainer.max_epochs", str(finetune)]
+        start += ["--model.lr", str(finetune_lr)] if finetune_lr else []
     for i, model in enumerate(models):
         extra = [] if model is None else [*_augmentation_args(model), *start]
         name = "fit" if model is None else f"fit-{model}"
-        checkpoint = _fit(out, name, [*passthrough, *extra], args.checkpoint)
-        _test(out, passthrough, model, checkpoint, save_predictions=i == 0)
+        chosen = _fit(out, name, [*passthrough, *extra], checkpoint)
+        _test(out, passthrough, model, chosen, save_predictions=i == 0)
     first = "fit" if models[0] is None else f"fit-{models[0]}"
-    report = analyze(
+    return analyze(
         out / "results.csv",
         out / "report",
-        metric=args.metric,
-        margins=args.margin,
-        reference=args.reference,
+        metric=metric,
+        margins=margins,
+        reference=reference,
         predictions_dir=out / "predictions",
         data_root=_data_root(out / first / "config.yaml"),
     )
-    minutes = (time.time() - started) / 60
-    print(f"\nStudy finished in {minutes:.1f} min: {out}\nReport: {report}")
-    return 0

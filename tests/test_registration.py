@@ -258,7 +258,8 @@ def test_thick_slice_scan_registers_too():
 def test_register_applies_to_scanner_space_test_sets_only(tmp_path, kind, expected):
     from fakes import make_atlas_tree, make_folder_tree
 
-    from lesionres.benchmark import build_parser
+    from lesionres.commands.evaluation import benchmark
+    from lesionres.commands.signature import parse_command
     from lesionres.conditions import ExternalTestSet
     from lesionres.data.datamodule import LesionDataModule
 
@@ -274,7 +275,5 @@ def test_register_applies_to_scanner_space_test_sets_only(tmp_path, kind, expect
     module.test_dataloader()
     registers = {name: dataset.register for name, dataset in module.test_sets}
     assert registers == {"original": expected, "clinical": "mni"}  # ATLAS is in MNI already
-    args = build_parser().parse_args(
-        ["root", "--out", "b", "--ckpt_path", "x", "--register", "mni"]
-    )
-    assert args.register == "mni"
+    argv = ["root", "--out", "b", "--ckpt_path", "x", "--register", "mni"]
+    assert parse_command(benchmark, argv, "lesionres benchmark")["register"] == "mni"

@@ -22,6 +22,7 @@ from fakes import (
     write_volume,
 )
 
+from lesionres.commands.data import check_main
 from lesionres.data import validation
 from lesionres.data.layouts import (
     SubjectRecord,
@@ -32,7 +33,6 @@ from lesionres.data.layouts import (
 )
 from lesionres.data.validation import (
     Finding,
-    check_main,
     check_records,
     check_subject,
     load_split,

@@ -37,7 +37,7 @@ from lesionres.analysis.noninferiority import (
     margin_crossing,
     parse_margins,
 )
-from lesionres.analysis.report import analyze, analyze_main, find_prediction_examples, load_results
+from lesionres.analysis.report import analyze, find_prediction_examples, load_results
 from lesionres.analysis.stats import (
     COMPARISON_COLUMNS,
     METRICS,
@@ -64,7 +64,6 @@ __all__ = [
     "METRICS",
     "adjust_pvalues",
     "analyze",
-    "analyze_main",
     "better_direction",
     "bootstrap_mean_ci",
     "compare_conditions",

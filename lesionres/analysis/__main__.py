@@ -6,11 +6,6 @@ is printed as one line and exits with status 2.
 
 import sys
 
-from lesionres.analysis.report import analyze_main
-from lesionres.errors import LesionresError
+from lesionres.cli import main
 
-try:
-    sys.exit(analyze_main())
-except LesionresError as error:
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(2)
+sys.exit(main(["analyze", *sys.argv[1:]]))

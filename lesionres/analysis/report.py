@@ -37,7 +37,6 @@ overlay is drawn, and the report says so.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import platform
@@ -68,8 +67,6 @@ from lesionres.errors import LesionresError
 __all__ = [
     "REPORT_METRICS",
     "analyze",
-    "analyze_main",
-    "build_parser",
     "find_prediction_examples",
     "load_results",
 ]
@@ -1146,87 +1143,3 @@ def _figures(
             fig = figs.overlay_figure(ex["image"], ex["gt"], ex["preds"], title=title)
             keep(f"Overlay {ex['subject_id']}", fig, stem)
     return written, notes
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def build_parser(prog: str = "lesionres analyze") -> argparse.ArgumentParser:
-    """The ``analyze`` argument parser.
-
-    Args:
-        prog: program name shown in ``--help``.
-    """
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Statistics, tables, figures and a Markdown report from a per-scan "
-        "results table.",
-    )
-    p.add_argument("results", help="results.csv: one row per scan x condition (x model)")
-    p.add_argument("--out", default="report", help="output folder (default: report)")
-    p.add_argument("--metric", default="dice", help="primary metric column (default: dice)")
-    p.add_argument("--correction", choices=("holm", "fdr_bh"), default="holm",
-                   help="multiple-comparison correction (default: holm)")  # fmt: skip
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
-    p.add_argument(
-        "--predictions",
-        default=None,
-        help="folder of saved NIfTI predictions (a sub-folder per condition)",
-    )
-    p.add_argument(
-        "--data-root",
-        default=None,
-        help="dataset folder with ground truth and images, for the overlays",
-    )
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default: 2000)")
-    p.add_argument("--zero-method", choices=("wilcox", "pratt", "zsplit"), default="wilcox",
-                   help="zero differences in the signed-rank test (default: wilcox)")  # fmt: skip
-    p.add_argument("--partial", choices=("error", "intersect"), default="error",
-                   help="conditions sharing only some scans: refuse (default) or pair the "
-                        "shared scans")  # fmt: skip
-    p.add_argument("--match", choices=("strict", "subject", "dataset"), default="strict",
-                   help="subject ids under two dataset labels: refuse (default), pair them as "
-                        "the same scans (subject), or keep them apart (dataset)")  # fmt: skip
-    p.add_argument("--source-spacing", default=None,
-                   help="spacing of the original images, e.g. 1 or 2x2x2, for the resolution "
-                        "curve (default: the original rows' spacing_mm, else 1 mm)")  # fmt: skip
-    p.add_argument("--margin", nargs="+", action="extend", default=None, metavar="METRIC=VALUE",
-                   help="non-inferiority margins in the metric's units, e.g. dice=0.02 "
-                        "hd95_mm=2 (default: dice=0.02; 'none': no margin analysis)")  # fmt: skip
-    p.add_argument("--reference", default=None,
-                   help="condition the others must be as good as (default: original)")
-    p.add_argument("--pairs", choices=("auto", "all", "reference"), default="auto",
-                   help="conditions compared: every pair, or each against --reference "
-                        "(default auto: every pair up to 6 conditions, else the "
-                        "reference)")  # fmt: skip
-    p.add_argument("--no-figures", action="store_true", help="tables and report only")
-    return p
-
-
-def analyze_main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``lesionres analyze``.
-
-    Args:
-        argv: arguments after ``analyze`` (default: ``sys.argv[1:]``).
-
-    Returns:
-        0 on success (argparse exits with 2 on bad flags).
-
-    Raises:
-        LesionresError: bad input; ``lesionres.cli`` prints it as one line.
-    """
-    args = build_parser().parse_args(argv)
-    if args.n_boot < 0:
-        raise LesionresError(f"--n-boot: expected a non-negative integer, got {args.n_boot}")
-    t0 = time.perf_counter()
-    report = analyze(
-        args.results, args.out, metric=args.metric, correction=args.correction, alpha=args.alpha,
-        predictions_dir=args.predictions, n_boot=args.n_boot, seed=args.seed,
-        zero_method=args.zero_method, partial=args.partial, match=args.match,
-        make_figures=not args.no_figures,
-        data_root=args.data_root, source_spacing=args.source_spacing,
-        margins=args.margin, reference=args.reference, pairs=args.pairs,
-    )  # fmt: skip
-    print(f"wrote {report} ({time.perf_counter() - t0:.1f} s)")
-    return 0

@@ -59,7 +59,6 @@ files (gzip headers carry mtime 0; same library versions assumed) and ``n=10`` i
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
 import json
@@ -99,7 +98,6 @@ __all__ = [
     "render_subject",
     "sample_lesion_spec",
     "sample_subject",
-    "synth_main",
 ]
 
 # --------------------------------------------------------------------------------- constants
@@ -999,66 +997,3 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "unknown"
     return versions
-
-
-# ---------------------------------------------------------------------------------------- CLI
-def synth_main(argv: list[str] | None = None) -> int:
-    """``lesionres synth``: write the synthetic ATLAS-like (and ISLES-like) dataset.
-
-    Args:
-        argv: Arguments after ``synth`` (``None``: ``sys.argv[1:]``).
-
-    Returns:
-        Exit status: 0 on success, 2 on a refused or invalid request.
-    """
-    parser = argparse.ArgumentParser(
-        prog="lesionres synth",
-        description=(
-            "Write a deterministic synthetic stroke dataset built from the MNI152 template "
-            "(nothing is downloaded): DIR/ATLAS_2 in the ATLAS v2.0 layout, DIR/ISLES22 in the "
-            "ISLES 2022 layout (T1-like contrast on low-resolution oblique grids, named _dwi "
-            "for the layout only) and DIR/synthetic.json."
-        ),
-    )
-    parser.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="dataset folder to create"
-    )
-    parser.add_argument("--n", type=int, default=40, help="ATLAS-like subjects (default 40)")
-    parser.add_argument(
-        "--n-isles", type=int, default=12, help="ISLES-like subjects; 0 for none (default 12)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument(
-        "--spacing", type=float, default=2.0, metavar="MM",
-        help="voxel size of the ATLAS-like set in mm (default 2; 1 = the real ATLAS grid)",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace the dataset in a non-empty DIR"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    out = args.out.expanduser()
-    if _non_empty(out) and not args.force:
-        print(
-            f"lesionres synth: error: {out} is not empty; "
-            "pass --force to replace the dataset in it",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        generate_synthetic(
-            out, n=args.n, n_isles=args.n_isles, seed=args.seed, spacing=args.spacing,
-            progress=not args.quiet, overwrite=args.force,
-        )
-    except LesionresError as error:
-        print(f"lesionres synth: error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.n} ATLAS-like subjects at {args.spacing:g} mm to {out / 'ATLAS_2'}")
-    if args.n_isles:
-        print(
-            f"wrote {args.n_isles} ISLES-like subjects (T1-like contrast on 2 mm and 1x1x5 mm "
-            f"oblique grids, named _dwi for the layout only) to {out / 'ISLES22'}"
-        )
-    print(f"manifest: {out / MANIFEST}")
-    print(f"train on it: python -m lesionres fit --data.dataset synthetic --data.root {out}")
-    return 0

@@ -11,7 +11,6 @@ from scipy import stats as sps
 from lesionres.analysis import (
     adjust_pvalues,
     analyze,
-    analyze_main,
     compare_conditions,
     compare_models,
 )
@@ -27,6 +26,7 @@ from lesionres.analysis.noninferiority import (
     scans_needed,
 )
 from lesionres.analysis.stats import _bootstrap_pseudomedian, _pseudomedian
+from lesionres.commands.analysis import analyze_main, study_main
 from lesionres.errors import LesionresError
 
 ISSUE_COLUMNS = [
@@ -303,10 +303,10 @@ def test_study_passes_margin_and_reference_to_analyze(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "_test", lambda *a, **k: None)
     monkeypatch.setattr(lesionres.analysis, "analyze", lambda *a, **k: seen.update(k) or "r.md")
     margins = ["--margin", "dice=0.03", "hd95_mm=2", "--reference", "linear_x2"]
-    assert study.study_main(["--out", str(tmp_path), *margins]) == 0
+    assert study_main(["--out", str(tmp_path), *margins]) == 0
     assert seen["margins"] == ["dice=0.03", "hd95_mm=2"] and seen["reference"] == "linear_x2"
     with pytest.raises(LesionresError, match="--margin"):
-        study.study_main(["--out", str(tmp_path), "--margin", "dice=-1"])
+        study_main(["--out", str(tmp_path), "--margin", "dice=-1"])
 
 
 def test_report_tells_a_user_with_9_scans_how_many_would_settle_it(tmp_path):

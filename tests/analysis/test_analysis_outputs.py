@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 
 from lesionres.analysis import (
     analyze,
-    analyze_main,
     coverage_notes,
     find_prediction_examples,
     latex_table,
@@ -35,6 +34,7 @@ from lesionres.analysis import (
     synthetic_results,
     write_table,
 )
+from lesionres.commands.analysis import analyze_main
 from lesionres.errors import LesionresError
 
 REPO = Path(__file__).resolve().parents[2]
