@@ -15,6 +15,7 @@ import sys
 
 from lesionres.config_files import CONFIG_DIR
 from lesionres.errors import LesionresError, print_error
+from lesionres.precision import default_precision
 
 __all__ = ["CONFIG_DIR", "default_precision", "main"]
 
@@ -37,14 +38,6 @@ Other commands (each takes --help):
 
 Shipped configs (pass the name to --config; default.yaml applies without one): {configs}
 """
-
-
-def default_precision(command: str = "fit") -> str:
-    """The precision a Lightning command runs in when its config names none; see
-    :func:`lesionres.lightning_cli.default_precision`."""
-    from lesionres.lightning_cli import default_precision as precision
-
-    return precision(command)
 
 
 def _resolve_precision(args: list[str]) -> list[str]:

@@ -27,10 +27,11 @@ from lesionres.data.layouts import discover
 from lesionres.data.validation import validate_for_run
 from lesionres.errors import LesionresError
 from lesionres.module import LesionSegmenter
+from lesionres.precision import default_precision
 from lesionres.prediction import MaskWriter
 from lesionres.results import ResultsWriter
 
-__all__ = ["LesionCLI", "default_precision", "run_lightning"]
+__all__ = ["LesionCLI", "run_lightning"]
 
 # LesionSegmenter arguments that a test/predict command may change on a trained checkpoint
 EVALUATION_SETTINGS = (
@@ -172,26 +173,6 @@ class LesionCLI(LightningCLI):
         logger = self.trainer.logger  # not trainer.log_dir: a collective, and only rank 0 is here
         if logger is not None and logger.log_dir:
             print(f"TensorBoard:          tensorboard --logdir {Path(logger.log_dir).parent}")
-
-
-def default_precision(command: str = "fit") -> str:
-    """The precision a Lightning command runs in when its config names none (or says ``auto``).
-
-    On a GPU with bfloat16: ``bf16-mixed``. On a CPU, training stays ``32-true``: bf16 autocast
-    made a training step 2.8x faster on this project's AVX512-BF16/AMX CPU but the default fit
-    reached a best validation Dice of 0.67-0.70 instead of 0.76 (BENCHMARKS.md); inference
-    (``validate``/``test``/``predict``) uses ``bf16-mixed`` where the CPU runs bfloat16
-    natively: 2.3x faster, and the same validation Dice to 4e-4 on the same checkpoint.
-    """
-    import torch
-
-    if torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
-    native = (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return "bf16-mixed" if native and command != "fit" else "32-true"
 
 
 def _resolve_precision(args: list[str]) -> list[str]:

@@ -9,13 +9,13 @@ emulate bf16 (slower), so it keeps fp32.
 
 from __future__ import annotations
 
-import torch
-
 __all__ = ["cpu_runs_bf16", "default_precision"]
 
 
 def cpu_runs_bf16() -> bool:
     """Whether this CPU does bfloat16 arithmetic natively (AVX512-BF16 or AMX tiles)."""
+    import torch  # here, not at the top: the command line imports this without torch
+
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
@@ -28,6 +28,8 @@ def default_precision(command: str = "fit") -> str:
     ``val_precision``); ``validate``/``test``/``predict`` use ``bf16-mixed`` where the CPU runs
     bfloat16 natively.
     """
+    import torch
+
     if torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
     return "bf16-mixed" if cpu_runs_bf16() and command != "fit" else "32-true"

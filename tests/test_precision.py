@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lesionres import precision
 from lesionres.module import LesionSegmenter
 
 
@@ -35,11 +34,3 @@ def test_fit_validation_runs_in_bf16_only_on_a_native_bf16_cpu(
     with torch.no_grad():
         assert _validation_dtype(module, fn, trainer_precision) == expected
 
-
-def test_default_precision_trains_in_fp32_and_infers_in_bf16_on_a_native_bf16_cpu(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(precision, "cpu_runs_bf16", lambda: True)
-    assert precision.default_precision("fit") == "32-true"
-    assert precision.default_precision("test") == "bf16-mixed"
-    monkeypatch.setattr(precision, "cpu_runs_bf16", lambda: False)
-    assert precision.default_precision("test") == "32-true"
