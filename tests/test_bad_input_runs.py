@@ -1,12 +1,12 @@
-"""The bad-input corpus of test_validation.py through `fit` and `test`: every case stops with
+"""The bad-input corpus of bad_inputs.py through `fit` and `test`: every case stops with
 its file named (errors) or runs with the documented warning (warnings, infos); a dataset with
 many problems stops with every one of them listed, before any training."""
 
 from __future__ import annotations
 
 import pytest
+from bad_inputs import CASES, write_case, write_corpus
 from fakes import make_atlas_tree, make_isles_tree, truncate_file, write_config
-from test_validation import CASES, write_case, write_corpus
 
 from lesionres.cli import main
 from lesionres.data.findings import MAX_LISTED

@@ -62,13 +62,13 @@ class SubjectRecord:
         extra: Further named paths (e.g. ISLES modalities on other grids).
         binarize: How the mask's values become lesion: ``strict`` (only 0/1), ``nonzero``
             (> 0) or ``half`` (>= half the maximum); see
-            :func:`lesionres.data.validation.read_mask`.
+            :func:`lesionres.data.masks.read_mask`.
         modality: What the image is (``T1w``, ``dwi``, ``adc``, ``flair``, a folder's declared
             modality, ``""`` when unknown), recorded with every result.
         space: Where the image lives: ``MNI152NLin2009aSym`` (ATLAS), ``scanner`` (ISLES),
             ``""`` when unknown.
         problems: What the finder saw wrong with this subject's files (an error makes the
-            subject unusable); :func:`lesionres.data.validation.check_subject` reports them
+            subject unusable); :func:`lesionres.data.subject_check.check_subject` reports them
             first.
     """
 
