@@ -29,6 +29,7 @@ __all__ = [
     "DatasetKind",
     "Discovery",
     "IslesModality",
+    "MNI_DATASETS",
     "SubjectRecord",
     "discover",
     "find_atlas",
@@ -39,6 +40,7 @@ __all__ = [
 
 DatasetKind = Literal["atlas", "isles22", "folder", "synthetic"]
 IslesModality = Literal["dwi", "adc", "flair"]
+MNI_DATASETS = ("atlas", "synthetic")  # kinds whose scans lie in MNI space (registered already)
 
 ATLAS_IMAGE_SUFFIX = "_space-MNI152NLin2009aSym_T1w.nii.gz"
 ATLAS_MASK_SUFFIX = "_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz"
