@@ -109,7 +109,6 @@ def _lightning_cli(args: list[str]):
                 self.config[subcommand]["model"][key] = value
 
         def before_fit(self) -> None:
-            self._check_data()
             self.trainer.callbacks += [SaveLast(), SaveOnInterrupt()]
             init = self.model.hparams.get("init_weights")
             if init:  # a resumed run (--ckpt_path) then overwrites these with its own weights
@@ -130,7 +129,6 @@ def _lightning_cli(args: list[str]):
                 self.config_init[self.subcommand]["ckpt_path"] = str(last)
 
         def before_test(self) -> None:
-            self._check_data()
             self._check_checkpoint_fits()
 
         def before_validate(self) -> None:
@@ -143,37 +141,6 @@ def _lightning_cli(args: list[str]):
             ckpt = self.config_init[self.subcommand].get("ckpt_path")
             if ckpt and ckpt not in ("last", "best"):
                 _check_state_dict(Path(ckpt), self.model.state_dict())
-
-        def _check_data(self) -> None:
-            """Read every file of the dataset (and, for ``test``, of the external cohorts) before
-            the split, the model grid and any training or scoring; stop with every error listed
-            (``validate_for_run``), not only the first."""
-            from lesionres.data.layouts import discover
-            from lesionres.data.validation import validate_for_run
-
-            datamodule = self.datamodule
-            datamodule.prepare_data()
-            cache = Path(datamodule.root) / "splits" / "check-cache.json"
-
-            def check(records, root: Path, extra=(), binarize=datamodule.hparams.binarize) -> None:
-                for warning in validate_for_run(
-                    records, cache, binarize=binarize, extra=extra, root=root
-                ):
-                    print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
-
-            found = datamodule.discovery
-            check(found.records, found.root, found.findings)
-            datamodule.setup("fit")
-            checked = set(found.records)
-            lent = [r for part in datamodule.records.values() for r in part if r not in checked]
-            if lent:  # subjects lent by --data.low_resolution_train
-                check(lent, found.root)
-            if self.subcommand == "test":
-                for external in datamodule.external_sets:  # read as they are scored
-                    kind = external.dataset
-                    modality = datamodule._isles_modality(kind, external.modality)
-                    cohort = discover(kind, external.root, modality)
-                    check(cohort.records, cohort.root, cohort.findings)
 
         def after_fit(self) -> None:
             callback = self.trainer.checkpoint_callback

@@ -246,7 +246,7 @@ class MaskWriter(BasePredictionWriter):
                 shape="x".join(str(n) for n in shape),
                 orientation="".join(nib.aff2axcodes(affine)),
             )
-            grid = pl_module.model_grid
+            grid = trainer.datamodule.grid  # the checkpoint's (the data module restores it)
             mni_model = self.training_dataset in MNI_DATASETS
             registered = "registration" in item
             warnings += scan_warnings(shape, affine, grid, mni_model, registered)

@@ -26,7 +26,7 @@ from scan_trees import (
 
 from lesionres.cli import main
 from lesionres.conditions import Condition
-from lesionres.data.datamodule import LesionDataModule
+from lesionres.data.datamodule import LesionDataModule, checkpoint_grid
 from lesionres.data.datasets import ConditionDataset
 from lesionres.data.grid import ModelGrid
 from lesionres.data.layouts import SubjectRecord
@@ -38,12 +38,16 @@ from lesionres.prediction import PREDICTION_COLUMNS, MaskWriter, near_mni, scan_
 
 
 def _checkpoint(
-    path: Path, grid: ModelGrid | None = GRID, training_data: str | None = None, **hparams
+    path: Path,
+    grid: ModelGrid | None = GRID,
+    training_data: str | None = None,
+    legacy: bool = False,
+    **hparams,
 ) -> Path:
-    """A checkpoint of an untrained tiny U-Net, saved by a Trainer as `fit` would save it."""
+    """A checkpoint of an untrained tiny U-Net, saved by a Trainer as `fit` would save it: the
+    grid in the data module's state, or (``legacy``) where checkpoints kept it before."""
     pl.seed_everything(0)
     model = LesionSegmenter(base_channels=2, depth=2, **hparams)
-    model.model_grid = grid
     trainer = pl.Trainer(
         accelerator="cpu",
         logger=False,
@@ -54,10 +58,16 @@ def _checkpoint(
     )
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
     if training_data is not None:  # as Lightning stores an attached data module's hparams
-        checkpoint = torch.load(path, weights_only=False)
         checkpoint["datamodule_hyper_parameters"] = {"dataset": training_data}
-        torch.save(checkpoint, path)
+    if grid is not None and legacy:  # what LesionSegmenter.on_save_checkpoint used to write
+        checkpoint["model_grid"] = grid.to_dict()
+    elif grid is not None:  # as Lightning stores an attached data module's state_dict
+        datamodule = LesionDataModule()
+        datamodule.grid = grid
+        checkpoint[type(datamodule).__qualname__] = datamodule.state_dict()
+    torch.save(checkpoint, path)
     return path
 
 
@@ -155,7 +165,7 @@ def test_predictions_table_has_one_row_per_scan_and_the_corrupt_one_failed(predi
 def test_mask_for_a_scan_on_the_model_grid_equals_what_test_predicts(predicted):
     scan = predicted["scans"]["on_grid"]
     model = LesionSegmenter.load_from_checkpoint(predicted["ckpt"]).eval()
-    assert model.model_grid == GRID
+    assert checkpoint_grid(torch.load(predicted["ckpt"], weights_only=True)) == GRID
     record = SubjectRecord("sub-05", scan["image"], scan["mask"], "folder")
     item = ConditionDataset([record], Condition("original"), GRID)[0]
     tested = model.test_step(item, 0)["prediction"]
@@ -193,7 +203,8 @@ class _Thresholder(LesionSegmenter):
 
 def test_masks_land_on_the_lesion_for_every_spacing_orientation_and_obliqueness(tmp_path):
     scans = scan_tree(tmp_path / "scans")
-    ckpt = _checkpoint(tmp_path / "model.ckpt", training_data="atlas")
+    # a checkpoint from before the data module kept the grid: still read
+    ckpt = _checkpoint(tmp_path / "model.ckpt", training_data="atlas", legacy=True)
     writer = MaskWriter(out_dir=str(tmp_path / "out"))
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -252,7 +263,7 @@ def test_ranks_write_their_own_tables_and_rank_zero_merges_them(tmp_path, capsys
     from types import SimpleNamespace
 
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    module = SimpleNamespace(model_grid=GRID, hparams=SimpleNamespace(threshold=0.5))
+    module = SimpleNamespace(hparams=SimpleNamespace(threshold=0.5))
     writers = []
     for rank, name in ((0, "b.nii.gz"), (1, "a.nii.gz")):
         trainer = SimpleNamespace(
@@ -261,6 +272,7 @@ def test_ranks_write_their_own_tables_and_rank_zero_merges_them(tmp_path, capsys
             is_global_zero=rank == 0,
             log_dir=str(tmp_path),
             strategy=SimpleNamespace(barrier=lambda: None),
+            datamodule=SimpleNamespace(grid=GRID),
         )
         writer = MaskWriter()
         writer.on_predict_start(trainer, module)
