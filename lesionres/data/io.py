@@ -94,9 +94,7 @@ def _explain(path: Path, error: BaseException) -> str:
     return f"unreadable NIfTI ({type(error).__name__}: {text})"
 
 
-def read_nifti(
-    path: str | Path, dtype: type | None = np.float32
-) -> tuple[np.ndarray, np.ndarray]:
+def read_nifti(path: str | Path, dtype: type | None = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Read a NIfTI file completely, with all its dimensions as stored.
 
     Args:
