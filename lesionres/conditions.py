@@ -24,6 +24,8 @@ __all__ = [
     "Condition",
     "ConditionMethod",
     "ExternalTestSet",
+    "check_factor",
+    "check_spacing",
     "degrade_image",
     "effective_fwhm_mm",
     "preset_conditions",
@@ -37,6 +39,37 @@ def _fmt(values: list[float]) -> str:
     """``[2, 2, 2] -> "2"``, ``[1, 1, 5] -> "1x1x5"``, ``[1.5] -> "1.5"``."""
     text = [f"{v:g}" for v in values]
     return text[0] if len(set(text)) == 1 else "x".join(text)
+
+
+def check_factor(factor: Sequence[float], *, whole: bool = False) -> None:
+    """The rule of a reduction factor: one value or three, each >= 1 (whole for crude reduction).
+
+    Raises:
+        ValueError: Naming the value and the rule it breaks.
+    """
+    values = list(factor)
+    if len(values) not in (1, 3):
+        raise ValueError(f"factor {values} must be one positive number or three")
+    if not all(v >= 1 for v in values):  # NaN fails too
+        raise ValueError(
+            f"factor {values} is below 1: it must be >= 1 on every axis (a factor of N keeps 1/N "
+            "of the resolution; 1 leaves the axis unchanged)"
+        )
+    if whole and any(v != int(v) for v in values):
+        raise ValueError(f"factor {values}: crude reduction needs whole factors")
+
+
+def check_spacing(spacing: Sequence[float], name: str = "spacing") -> None:
+    """The rule of a target voxel size: one value or three, each positive and finite (mm).
+
+    Raises:
+        ValueError: Naming the value and the rule it breaks.
+    """
+    values = list(spacing)
+    if len(values) not in (1, 3):
+        raise ValueError(f"{name} {values} must be one positive number or three")
+    if not all(0 < v < float("inf") for v in values):
+        raise ValueError(f"{name} {values} must be positive (mm) on every axis")
 
 
 @dataclass
@@ -78,20 +111,13 @@ class Condition:
             self.factor = [float(self.factor)]
         if isinstance(self.spacing, (int, float)):
             self.spacing = [float(self.spacing)]
-        for what, values in (("factor", self.factor), ("spacing", self.spacing)):
-            if values is not None and (len(values) not in (1, 3) or min(values) <= 0):
-                raise LesionresError(
-                    f"condition {self.name or self.method}: {what} {values} must be one positive "
-                    "number or three"
-                )
-        if self.factor is not None and min(self.factor) < 1:
-            raise LesionresError(
-                f"condition {self.name or self.method}: factor {self.factor} is below 1 "
-                "(a factor of N keeps 1/N of the resolution)"
-            )
-        if self.method == "crude" and self.factor is not None:
-            if any(f != int(f) for f in self.factor):
-                raise LesionresError(f"condition {self.name or 'crude'}: crude needs whole factors")
+        try:
+            if self.factor is not None:
+                check_factor(self.factor, whole=self.method == "crude")
+            if self.spacing is not None:
+                check_spacing(self.spacing)
+        except ValueError as error:
+            raise LesionresError(f"condition {self.name or self.method}: {error}") from None
         if self.method in ("crude", "linear") and self.factor is None:
             raise LesionresError(
                 f"condition {self.name or self.method}: {self.method} needs a factor"

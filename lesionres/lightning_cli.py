@@ -13,7 +13,6 @@ which ``cli.main`` prints.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 
@@ -23,8 +22,6 @@ from pytorch_lightning.cli import LightningCLI
 from lesionres.callbacks import SaveLast, SaveOnInterrupt, find_last_checkpoint
 from lesionres.config_files import DEFAULT_CONFIG, find_config
 from lesionres.data.datamodule import LesionDataModule
-from lesionres.data.layouts import discover
-from lesionres.data.validation import validate_for_run
 from lesionres.errors import LesionresError
 from lesionres.module import LesionSegmenter
 from lesionres.precision import default_precision
@@ -89,9 +86,8 @@ class LesionCLI(LightningCLI):
             self.config[subcommand]["model"][key] = value
 
     def before_fit(self) -> None:
-        """Check the data; add the last-checkpoint callbacks; start from ``init_weights``; find
-        the newest ``last.ckpt`` of any run for ``--ckpt_path last``."""
-        self._check_data()
+        """Add the last-checkpoint callbacks; start from ``init_weights``; find the newest
+        ``last.ckpt`` of any run for ``--ckpt_path last``."""
         self.trainer.callbacks += [SaveLast(), SaveOnInterrupt()]
         init = self.model.hparams.get("init_weights")
         if init:  # a resumed run (--ckpt_path) then overwrites these with its own weights
@@ -112,8 +108,7 @@ class LesionCLI(LightningCLI):
             self.config_init[self.subcommand]["ckpt_path"] = str(last)
 
     def before_test(self) -> None:
-        """Check the data and the external cohorts; check that the checkpoint fits."""
-        self._check_data()
+        """Check that the checkpoint fits the model."""
         self._check_checkpoint_fits()
 
     def before_validate(self) -> None:
@@ -129,36 +124,6 @@ class LesionCLI(LightningCLI):
         ckpt = self.config_init[self.subcommand].get("ckpt_path")
         if ckpt and ckpt not in ("last", "best"):
             _check_state_dict(Path(ckpt), self.model.state_dict())
-
-    def _check_data(self) -> None:
-        """Read every file of the dataset (and, for ``test``, of the external cohorts) before
-        the split, the model grid and any training or scoring; stop with every error listed
-        (``validate_for_run``), not only the first."""
-
-        datamodule = self.datamodule
-        datamodule.prepare_data()
-        cache = Path(datamodule.root) / "splits" / "check-cache.json"
-
-        def check(records, root: Path, extra=(), binarize=datamodule.hparams.binarize) -> None:
-            """Validate ``records``; print the warnings (errors raise)."""
-            for warning in validate_for_run(
-                records, cache, binarize=binarize, extra=extra, root=root
-            ):
-                print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
-
-        found = datamodule.discovery
-        check(found.records, found.root, found.findings)
-        datamodule.setup("fit")
-        checked = set(found.records)
-        lent = [r for part in datamodule.records.values() for r in part if r not in checked]
-        if lent:  # subjects lent by --data.low_resolution_train
-            check(lent, found.root)
-        if self.subcommand == "test":
-            for external in datamodule.external_sets:  # read as they are scored
-                kind = external.dataset
-                modality = datamodule._isles_modality(kind, external.modality)
-                cohort = discover(kind, external.root, modality)
-                check(cohort.records, cohort.root, cohort.findings)
 
     def after_fit(self) -> None:
         """Print the best validation Dice, the checkpoints and the TensorBoard command."""

@@ -17,7 +17,7 @@ from torchmetrics.classification import BinarySpecificity
 from torchmetrics.segmentation import DiceScore
 
 from lesionres.conditions import effective_fwhm_mm
-from lesionres.data.grid import ModelGrid
+from lesionres.data.datamodule import upgrade_checkpoint
 from lesionres.inference import sliding_window
 from lesionres.metrics import score_masks
 from lesionres.models import NormKind, UNet3D
@@ -99,7 +99,6 @@ class LesionSegmenter(pl.LightningModule):
         )
         self.train_metrics = metrics.clone(prefix="train_")
         self.val_metrics = metrics.clone(prefix="val_")
-        self.model_grid: ModelGrid | None = None
         self.completed: set[tuple[str, str]] = set()  # (subject, condition) rows already written
         self._overlay: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
@@ -118,6 +117,7 @@ class LesionSegmenter(pl.LightningModule):
         return self(image)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """BCE on logits (the study's), plus the soft Dice loss with ``loss="dice_bce"``."""
         bce = F.binary_cross_entropy_with_logits(logits.float(), target)
         if self.hparams.loss == "bce":
             return bce
@@ -128,6 +128,7 @@ class LesionSegmenter(pl.LightningModule):
         return bce + (1 - soft_dice).mean()
 
     def configure_optimizers(self):
+        """Adam (fused on CUDA); with ``lr_schedule="poly"`` nnU-Net's polynomial decay per step."""
         optimizer = torch.optim.Adam(
             self.parameters(),
             lr=self.hparams.lr,
@@ -143,12 +144,8 @@ class LesionSegmenter(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------- train and validate
-    def on_fit_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if getattr(datamodule, "grid", None) is not None:
-            self.model_grid = datamodule.grid
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """Loss of a batch of volumes or patches; the training Dice/specificity accumulate."""
         logits = self(batch["image"])
         target = batch["mask"].float()  # masks travel as uint8: a quarter of the bytes
         loss = self.loss(logits, target)
@@ -157,6 +154,7 @@ class LesionSegmenter(pl.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
+        """Log the learning rate and the epoch's training metrics."""
         self.log("lr", self.optimizers().param_groups[0]["lr"])
         if _updated(self.train_metrics):  # a resumed mid-epoch checkpoint may leave no batch
             self.log_dict(self.train_metrics.compute())
@@ -171,6 +169,8 @@ class LesionSegmenter(pl.LightningModule):
         return contextlib.nullcontext()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """Loss and metrics of one whole validation volume; keep the slice with the most lesion
+        for the epoch's TensorBoard overlay."""
         with self._validation_autocast():
             logits = self.predict_logits(batch["image"])
         self.log(
@@ -191,6 +191,7 @@ class LesionSegmenter(pl.LightningModule):
             )
 
     def on_validation_epoch_end(self) -> None:
+        """Log the validation metrics (``val_dice`` picks the best checkpoint) and the overlay."""
         if _updated(self.val_metrics):
             values = self.val_metrics.compute()
             self.log_dict(
@@ -262,6 +263,7 @@ class LesionSegmenter(pl.LightningModule):
         return mapping.to_native(probability)[0].numpy()
 
     def predict_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        """Probabilities of one scan on its own grid (the writer thresholds and saves them)."""
         if "error" in item:
             return {"item": item}
         return {
@@ -270,13 +272,11 @@ class LesionSegmenter(pl.LightningModule):
         }
 
     # ---------------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.model_grid is not None:
-            checkpoint["model_grid"] = self.model_grid.to_dict()
-
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "model_grid" in checkpoint:
-            self.model_grid = ModelGrid.from_dict(checkpoint["model_grid"])
+        """Read checkpoints written before the data module kept the model grid: their grid
+        moves to the data module's part (:func:`~lesionres.data.datamodule.upgrade_checkpoint`),
+        which Lightning restores next."""
+        upgrade_checkpoint(checkpoint)
 
 
 def _updated(metrics: MetricCollection) -> bool:

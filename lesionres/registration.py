@@ -145,9 +145,9 @@ def _coarsen(image: sitk.Image, mm: float) -> sitk.Image:
 def template_volume() -> tuple[np.ndarray, np.ndarray]:
     """The MNI152 2009a T1 template in nilearn (skull-stripped, 0-255) and its RAS affine."""
     from lesionres.data.io import load_volume
-    from lesionres.data.synthetic import _template_file  # the one place that finds it
+    from lesionres.data.mni_template import template_file  # the one place that finds it
 
-    return load_volume(_template_file("t1"))
+    return load_volume(template_file("t1"))
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from lesionres.data.grid import spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import NIFTI_SUFFIXES, describe_scans, find_subjects
-from lesionres.data.validation import read_mask
+from lesionres.data.masks import read_mask
 from lesionres.errors import LesionresError
 from lesionres.files import CsvAppender
 from lesionres.metrics import score_masks

@@ -1,12 +1,12 @@
-"""The bad-input corpus of test_validation.py through `fit` and `test`: every case stops with
+"""The bad-input corpus of bad_inputs.py through `fit` and `test`: every case stops with
 its file named (errors) or runs with the documented warning (warnings, infos); a dataset with
 many problems stops with every one of them listed, before any training."""
 
 from __future__ import annotations
 
 import pytest
+from bad_inputs import CASES, write_case, write_corpus
 from fakes import make_atlas_tree, make_isles_tree, truncate_file, write_config
-from test_validation import CASES, write_case, write_corpus
 
 from lesionres.cli import main
 from lesionres.data.findings import MAX_LISTED
@@ -15,9 +15,14 @@ from lesionres.data.findings import MAX_LISTED
 @pytest.fixture(params=sorted(CASES))
 def bad_run(request, tmp_path):
     case = write_case(tmp_path / "data", request.param, n=6)
-    config = write_config(tmp_path / "tiny.yaml", tmp_path / "data", tmp_path / "logs",
-                          data__dataset="folder", data__binarize=case["binarize"],
-                          data__condition_preset="none")
+    config = write_config(
+        tmp_path / "tiny.yaml",
+        tmp_path / "data",
+        tmp_path / "logs",
+        data__dataset="folder",
+        data__binarize=case["binarize"],
+        data__condition_preset="none",
+    )
     return config, case["path"], case["level"], case["message"]
 
 
@@ -81,9 +86,13 @@ def test_test_checks_the_external_cohorts_too(tmp_path, capsys):
     truncate_file(cohort[0]["dwi"])
     cohort[2]["mask"].unlink()
     external = [{"name": "isles22", "root": str(tmp_path / "isles"), "dataset": "isles22"}]
-    config = write_config(tmp_path / "tiny.yaml", tmp_path / "data" / "ATLAS_2",
-                          tmp_path / "logs", data__external=external,
-                          data__condition_preset="none")
+    config = write_config(
+        tmp_path / "tiny.yaml",
+        tmp_path / "data" / "ATLAS_2",
+        tmp_path / "logs",
+        data__external=external,
+        data__condition_preset="none",
+    )
     with pytest.raises(SystemExit) as exit_:
         main(["test", "--config", str(config)])
     assert exit_.value.code == 2

@@ -15,7 +15,7 @@ from fakes import make_folder_tree, write_volume
 from lesionres.cli import main
 from lesionres.data.grid import ModelGrid
 from lesionres.data.io import read_header, read_nifti
-from lesionres.prediction import ScanDataset, find_scans
+from lesionres.data.scans import ScanDataset, find_scans
 from lesionres.results import read_rows
 
 sitk.ProcessObject_SetGlobalWarningDisplay(False)  # ITK's notes on NIfTI header fields it drops

@@ -15,105 +15,59 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from fakes import truncate_file, write_volume
+from fakes import write_volume
+from scan_trees import (
+    GRID,
+    SCANS,
+    centred_affine,
+    rotation,
+    scan_tree,
+)
 
 from lesionres.cli import main
 from lesionres.conditions import Condition
-from lesionres.data.datamodule import LesionDataModule
+from lesionres.data.datamodule import LesionDataModule, checkpoint_grid
 from lesionres.data.datasets import ConditionDataset
 from lesionres.data.grid import ModelGrid
 from lesionres.data.layouts import SubjectRecord
-from lesionres.errors import LesionresError
+from lesionres.data.scans import find_scans
 from lesionres.module import LesionSegmenter
-from lesionres.prediction import (
-    PREDICTION_COLUMNS,
-    MaskWriter,
-    ScanDataset,
-    find_scans,
-    near_mni,
-    scan_warnings,
-)
-
-GRID = ModelGrid((2.0, 2.0, 2.0), (32, 32, 32))
-
-
-def _rotation(degrees: float) -> np.ndarray:
-    a = np.deg2rad(degrees)
-    return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
-
-
-def _affine(matrix: np.ndarray, shape) -> np.ndarray:
-    """Voxel axes ``matrix`` (columns), placed so the field of view is centred on world 0."""
-    affine = np.eye(4)
-    affine[:3, :3] = matrix
-    affine[:3, 3] = -affine[:3, :3] @ ((np.asarray(shape) - 1) / 2)
-    return affine
-
+from lesionres.prediction import PREDICTION_COLUMNS, MaskWriter, near_mni, scan_warnings
 
 # name -> (relative path, shape, voxel axes): 1, 2 and 0.9x0.9x5 mm; RAS, LPS and oblique
-SCANS = {
-    "ras_1mm": ("site-a/sub-01/anat/sub-01_T1w.nii.gz", (48, 52, 44), np.eye(3)),
-    "lps_2mm": ("site-b/sub-02_T1w.nii", (30, 34, 28), np.diag([-2.0, -2.0, 2.0])),
-    "clinical": ("clinical/sub-03_FLAIR.nii.gz", (64, 60, 10), np.diag([0.9, 0.9, 5.0])),
-    "oblique": ("sub-04.nii.gz", (34, 30, 32), _rotation(20) @ np.diag([1.8, 1.8, 1.8])),
-    "on_grid": ("grid/sub-05_T1w.nii.gz", (32, 32, 32), np.diag([2.0, 2.0, 2.0])),
-}
-SCANS = {name: (path, shape, _affine(axes, shape)) for name, (path, shape, axes) in SCANS.items()}
-SKIPPED = (
-    "site-a/sub-01/anat/sub-01_label-L_desc-T1lesion_mask.nii.gz",
-    "site-b/sub-02_msk.nii.gz",
-    "derivatives/sub-01/sub-01_T1w.nii.gz",
-    "clinical/sub-03_desc-lesion_probseg.nii.gz",
-    "clinical/.sub-03_FLAIR.nii.gz",
-)
-LESION_CENTRE, LESION_RADIUS = np.array([4.0, -3.0, 2.0]), 10.0  # world mm
-
-
-def _render(shape, affine, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One head seen through a scan's grid: a brain ellipsoid (1) and a bright lesion ball (3),
-    both defined in world millimetres, so every scan shows the lesion at the same place."""
-    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
-    world = ijk @ affine[:3, :3].T + affine[:3, 3]
-    brain = ((world / np.array([40.0, 45.0, 35.0])) ** 2).sum(-1) <= 1
-    lesion = np.linalg.norm(world - LESION_CENTRE, axis=-1) <= LESION_RADIUS
-    image = np.where(lesion, 3.0, np.where(brain, 1.0, 0.05))
-    image += np.random.default_rng(seed).normal(0, 0.02, shape)
-    return image.astype(np.float32), lesion.astype(np.uint8)
-
-
-def _tree(root: Path) -> dict[str, dict]:
-    """The scans above (their masks beside them), the skipped files and a corrupt scan."""
-    scans = {}
-    for i, (name, (relative, shape, affine)) in enumerate(SCANS.items()):
-        image, mask = _render(shape, affine, seed=i)
-        image_path = write_volume(root / relative, image, affine)
-        mask_path = write_volume(root / relative.replace(".nii", "_mask.nii"), mask, affine)
-        scans[name] = {"image": image_path, "mask": mask_path, "affine": affine, "shape": shape}
-    for relative in SKIPPED:
-        write_volume(root / relative, np.zeros((4, 4, 4), np.uint8))
-    broken = write_volume(root / "broken/sub-06_T1w.nii.gz", np.ones((20, 20, 20), np.float32))
-    truncate_file(broken)
-    scans["broken"] = {"image": broken}
-    return scans
 
 
 def _checkpoint(
-    path: Path, grid: ModelGrid | None = GRID, training_data: str | None = None, **hparams
+    path: Path,
+    grid: ModelGrid | None = GRID,
+    training_data: str | None = None,
+    legacy: bool = False,
+    **hparams,
 ) -> Path:
-    """A checkpoint of an untrained tiny U-Net, saved by a Trainer as `fit` would save it."""
+    """A checkpoint of an untrained tiny U-Net, saved by a Trainer as `fit` would save it: the
+    grid in the data module's state, or (``legacy``) where checkpoints kept it before."""
     pl.seed_everything(0)
     model = LesionSegmenter(base_channels=2, depth=2, **hparams)
-    model.model_grid = grid
     trainer = pl.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=path.parent,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=path.parent,
     )
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
     if training_data is not None:  # as Lightning stores an attached data module's hparams
-        checkpoint = torch.load(path, weights_only=False)
         checkpoint["datamodule_hyper_parameters"] = {"dataset": training_data}
-        torch.save(checkpoint, path)
+    if grid is not None and legacy:  # what LesionSegmenter.on_save_checkpoint used to write
+        checkpoint["model_grid"] = grid.to_dict()
+    elif grid is not None:  # as Lightning stores an attached data module's state_dict
+        datamodule = LesionDataModule()
+        datamodule.grid = grid
+        checkpoint[type(datamodule).__qualname__] = datamodule.state_dict()
+    torch.save(checkpoint, path)
     return path
 
 
@@ -143,51 +97,25 @@ def _rows(path: Path) -> dict[str, dict]:
 def predicted(tmp_path_factory):
     """One `python -m lesionres predict` run over the tree, with the default output folder."""
     tmp = tmp_path_factory.mktemp("predict")
-    scans = _tree(tmp / "scans")
+    scans = scan_tree(tmp / "scans")
     ckpt = _checkpoint(tmp / "model.ckpt")
-    args = ["predict", "--config", str(_config(tmp)), "--ckpt_path", str(ckpt),
-            "--data.root", str(tmp / "scans"), "--predictions.save_probabilities", "true"]
+    args = [
+        "predict",
+        "--config",
+        str(_config(tmp)),
+        "--ckpt_path",
+        str(ckpt),
+        "--data.root",
+        str(tmp / "scans"),
+        "--predictions.save_probabilities",
+        "true",
+    ]
     assert main(args) == 0
     out = tmp / "logs" / "predict" / "version_0" / "predictions"
     return {"tmp": tmp, "scans": scans, "ckpt": ckpt, "out": out}
 
 
 # ------------------------------------------------------------------------------ discovery
-def test_find_scans_skips_masks_derivatives_and_hidden_files(tmp_path):
-    _tree(tmp_path)
-    found = {str(entry.relative) for entry in find_scans(tmp_path)}
-    # the scans' masks (written beside them as *_mask.nii*) and every SKIPPED file are left out
-    assert found == {relative for relative, _, _ in SCANS.values()} | {"broken/sub-06_T1w.nii.gz"}
-
-
-def test_find_scans_takes_one_file_or_a_csv(tmp_path):
-    scans = _tree(tmp_path / "scans")
-    single = find_scans(scans["clinical"]["image"])
-    assert [(e.path, str(e.relative)) for e in single] == [
-        (scans["clinical"]["image"], "sub-03_FLAIR.nii.gz")
-    ]
-    listing = tmp_path / "scans" / "list.csv"
-    listing.write_text(
-        f"image,note\nclinical/sub-03_FLAIR.nii.gz,x\n{scans['oblique']['image']},y\n"
-    )
-    entries = find_scans(listing)
-    assert [str(e.relative) for e in entries] == ["clinical/sub-03_FLAIR.nii.gz", "sub-04.nii.gz"]
-    assert entries[0].output() == Path("clinical/sub-03_FLAIR_desc-lesion_mask.nii.gz")
-
-
-def test_find_scans_errors_name_the_problem(tmp_path):
-    with pytest.raises(LesionresError, match="does not exist"):
-        find_scans(tmp_path / "nowhere")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(LesionresError, match="no scans found"):
-        find_scans(tmp_path / "empty")
-    (tmp_path / "bad.csv").write_text("path\na.nii.gz\n")
-    with pytest.raises(LesionresError, match="'image' column"):
-        find_scans(tmp_path / "bad.csv")
-    write_volume(tmp_path / "twice" / "a.nii", np.zeros((2, 2, 2), np.float32))
-    write_volume(tmp_path / "twice" / "a.nii.gz", np.zeros((2, 2, 2), np.float32))
-    with pytest.raises(LesionresError, match="same output"):
-        find_scans(tmp_path / "twice")
 
 
 # ------------------------------------------------------------------------ the CLI run
@@ -237,7 +165,7 @@ def test_predictions_table_has_one_row_per_scan_and_the_corrupt_one_failed(predi
 def test_mask_for_a_scan_on_the_model_grid_equals_what_test_predicts(predicted):
     scan = predicted["scans"]["on_grid"]
     model = LesionSegmenter.load_from_checkpoint(predicted["ckpt"]).eval()
-    assert model.model_grid == GRID
+    assert checkpoint_grid(torch.load(predicted["ckpt"], weights_only=True)) == GRID
     record = SubjectRecord("sub-05", scan["image"], scan["mask"], "folder")
     item = ConditionDataset([record], Condition("original"), GRID)[0]
     tested = model.test_step(item, 0)["prediction"]
@@ -248,10 +176,17 @@ def test_mask_for_a_scan_on_the_model_grid_equals_what_test_predicts(predicted):
 
 
 def test_checkpoint_without_model_grid_is_a_one_line_error(tmp_path, capsys):
-    _tree(tmp_path / "scans")
+    scan_tree(tmp_path / "scans")
     ckpt = _checkpoint(tmp_path / "nogrid.ckpt", grid=None)
-    args = ["predict", "--config", str(_config(tmp_path)), "--ckpt_path", str(ckpt),
-            "--data.root", str(tmp_path / "scans")]
+    args = [
+        "predict",
+        "--config",
+        str(_config(tmp_path)),
+        "--ckpt_path",
+        str(ckpt),
+        "--data.root",
+        str(tmp_path / "scans"),
+    ]
     with pytest.raises(SystemExit) as exit_:
         main(args)
     assert exit_.value.code == 2
@@ -267,12 +202,17 @@ class _Thresholder(LesionSegmenter):
 
 
 def test_masks_land_on_the_lesion_for_every_spacing_orientation_and_obliqueness(tmp_path):
-    scans = _tree(tmp_path / "scans")
-    ckpt = _checkpoint(tmp_path / "model.ckpt", training_data="atlas")
+    scans = scan_tree(tmp_path / "scans")
+    # a checkpoint from before the data module kept the grid: still read
+    ckpt = _checkpoint(tmp_path / "model.ckpt", training_data="atlas", legacy=True)
     writer = MaskWriter(out_dir=str(tmp_path / "out"))
     trainer = pl.Trainer(
-        accelerator="cpu", logger=False, callbacks=[writer], enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[writer],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
     )
     rows = trainer.predict(
         _Thresholder(base_channels=2, depth=2),
@@ -314,35 +254,25 @@ def test_scan_warnings_flag_far_spacing_field_of_view_cropping_and_mni():
     warned = scan_warnings((197, 233, 189), native, atlas_grid, mni_model=True)
     assert "not in MNI space" in warned[0]
     assert scan_warnings((197, 233, 189), native, atlas_grid, mni_model=False) == []
-    tilted = _affine(_rotation(30), (197, 233, 189))
+    tilted = centred_affine(rotation(30), (197, 233, 189))
     tilted[:3, 3] += (0, -18, 22)
     assert near_mni((197, 233, 189), tilted) == (False, "axes rotated 30 degrees from MNI's")
-
-
-def test_scan_dataset_reports_unreadable_scans_and_zeroes_non_finite_voxels(tmp_path):
-    image = np.ones((8, 8, 8), np.float32)
-    image[0, 0, 0] = np.nan
-    good = write_volume(tmp_path / "nan.nii.gz", image, np.diag([2.0, 2.0, 2.0, 1.0]))
-    bad = tmp_path / "bad.nii.gz"
-    bad.write_bytes(b"<html>not found</html>")
-    dataset = ScanDataset(find_scans(tmp_path), GRID)
-    items = {item["entry"].path.name: item for item in dataset}
-    assert "error" in items["bad.nii.gz"] and "image" not in items["bad.nii.gz"]
-    assert items[good.name]["warnings"] == ["1 non-finite voxels set to 0"]
-    image = items[good.name]["image"]
-    assert torch.isfinite(image).all() and image.shape == (1, 32, 32, 32)
 
 
 def test_ranks_write_their_own_tables_and_rank_zero_merges_them(tmp_path, capsys):
     from types import SimpleNamespace
 
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    module = SimpleNamespace(model_grid=GRID, hparams=SimpleNamespace(threshold=0.5))
+    module = SimpleNamespace(hparams=SimpleNamespace(threshold=0.5))
     writers = []
     for rank, name in ((0, "b.nii.gz"), (1, "a.nii.gz")):
         trainer = SimpleNamespace(
-            world_size=2, global_rank=rank, is_global_zero=rank == 0, log_dir=str(tmp_path),
+            world_size=2,
+            global_rank=rank,
+            is_global_zero=rank == 0,
+            log_dir=str(tmp_path),
             strategy=SimpleNamespace(barrier=lambda: None),
+            datamodule=SimpleNamespace(grid=GRID),
         )
         writer = MaskWriter()
         writer.on_predict_start(trainer, module)

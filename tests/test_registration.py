@@ -19,7 +19,8 @@ from scipy import ndimage
 
 from lesionres.cli import main
 from lesionres.data.grid import ModelGrid
-from lesionres.prediction import PREDICTION_COLUMNS, ScanDataset, find_scans
+from lesionres.data.scans import ScanDataset, find_scans
+from lesionres.prediction import PREDICTION_COLUMNS
 from lesionres.registration import (
     RegisteredMapping,
     Registration,

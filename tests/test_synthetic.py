@@ -1,11 +1,11 @@
-"""Tests of the synthetic ATLAS-like / ISLES-like generator (coarse grids: seconds on a CPU)."""
+"""The synthetic ATLAS-like / ISLES-like datasets as written: layouts, grids, byte-identical
+files for a seed, the manifest and ``synth`` (coarse grids: seconds on a CPU)."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -15,6 +15,7 @@ import pytest
 from lesionres.commands.data import synth_main
 from lesionres.data import synthetic as syn
 from lesionres.data.layouts import find_atlas, find_isles
+from lesionres.data.synthetic_render import ISLES_FOV_MM
 from lesionres.errors import LesionresError
 
 COARSE = 4.0  # mm: keeps every rendering to a few tens of milliseconds
@@ -57,23 +58,6 @@ def test_atlas_like_image_and_mask_share_the_grid(atlas_tree):
         assert image.max() > 300  # a T1-like range, not a normalised one
 
 
-def test_atlas_grid_matches_the_template():
-    grid = syn.atlas_grid(1.0)
-    template = nib.load(str(syn._template_file("t1")))
-    assert grid.shape == template.shape == (197, 233, 189)
-    np.testing.assert_array_equal(grid.affine, template.affine)
-    assert grid.blur_mm == (0.0, 0.0, 0.0)
-    two = syn.atlas_grid(2.0)
-    assert two.shape == (99, 117, 95)
-    np.testing.assert_allclose(two.affine[:3, 3], (-98, -134, -72))
-
-    # the field of view stays centred on the template's
-    def centre(g: syn.Grid) -> np.ndarray:
-        return g.affine[:3, :3] @ ((np.array(g.shape) - 1) / 2) + g.affine[:3, 3]
-
-    np.testing.assert_allclose(centre(syn.atlas_grid(3.0)), centre(grid))
-
-
 def test_same_seed_is_byte_identical_and_a_prefix(atlas_tree, tmp_path):
     out, images = atlas_tree
     again = syn.generate_atlas_like(tmp_path / "again", n=3, seed=3, spacing=COARSE, progress=False)
@@ -106,55 +90,7 @@ def test_isles_like_layout_grid_and_spacing(tmp_path):
         assert np.abs(off_diagonal).max() > 1e-3  # oblique
         assert set(np.unique(mask)) <= {0, 1}
         fov = np.array(image.shape) * np.array(spacing)
-        np.testing.assert_allclose(fov, syn.ISLES_FOV_MM, atol=max(spacing))
-
-
-def test_lesion_specifications_follow_atlas_statistics():
-    specs = [syn.sample_lesion_spec(np.random.default_rng([11, i])) for i in range(200)]
-    volumes = np.array([s.volume_mm3 for s in specs])
-    counts = np.array([s.n_components for s in specs])
-    assert 10**3.76 / 2 < np.median(volumes) < 10**3.76 * 2
-    assert 0.68 < np.log10(volumes).std() < 1.18
-    assert volumes.min() >= 10 and volumes.max() <= 500_000 * 1.01
-    assert 0.3 < np.mean(counts == 1) < 0.65
-    assert np.median(counts) in (1, 2, 3) and counts.max() <= 10
-    regions = [s.region for s in specs]
-    left = np.mean([r.startswith("left") for r in regions])
-    right = np.mean([r.startswith("right") for r in regions])
-    assert left > right > 0.25 and 0.01 < regions.count("infratentorial") / 200 < 0.16
-    assert 0.45 < np.mean([r.endswith("subcortical") for r in regions]) < 0.75
-
-
-def _subject_with_lesion(min_ml: float) -> tuple[syn.SubjectSpec, int]:
-    for index in range(50):
-        subject = syn.sample_subject(5, index)
-        if subject.lesion.volume_mm3 > min_ml * 1000 and subject.lesion.region != "infratentorial":
-            return subject, index
-    raise AssertionError("no large lesion in 50 subjects")
-
-
-def test_lesions_are_darker_than_the_tissue_they_replace():
-    subject, _ = _subject_with_lesion(8.0)
-    grid = syn.atlas_grid(3.0)
-    image, mask = syn.render_subject(subject, grid)
-    no_lesion = replace(subject, lesion=syn.LesionSpec((), "none", 0.0))
-    healthy, empty = syn.render_subject(no_lesion, grid)
-    assert mask.sum() > 20 and not empty.any()
-    inside = mask.astype(bool)
-    assert image[inside].mean() < 0.75 * healthy[inside].mean()
-    brain = healthy > 0.5 * healthy.max()
-    assert image[inside].mean() < np.median(healthy[brain])
-    # outside the lesion's reach the images agree (same noise stream)
-    assert (image[~inside] == healthy[~inside]).mean() > 0.95
-
-
-def test_same_subject_on_two_grids_has_a_similar_lesion():
-    subject, _ = _subject_with_lesion(10.0)
-    atlas = syn.atlas_grid(COARSE)
-    oblique = syn.isles_grid((COARSE, COARSE, COARSE), np.random.default_rng(0))
-    volumes = [syn.render_subject(subject, g)[1].sum() * COARSE**3 for g in (atlas, oblique)]
-    assert volumes[0] > 0
-    assert abs(volumes[0] - volumes[1]) < 0.3 * volumes[0]
+        np.testing.assert_allclose(fov, ISLES_FOV_MM, atol=max(spacing))
 
 
 def test_synth_main_writes_refuses_and_forces(tmp_path, capsys):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from lesionres.commands.signature import Flag
 from lesionres.config_files import DEFAULT_CONFIG, read_section
-from lesionres.data.validation import DEFAULT_ATOL_MM
+from lesionres.data.masks import DEFAULT_ATOL_MM
 from lesionres.errors import LesionresError, print_error
 
 __all__ = ["check", "check_main", "synth", "synth_main"]
@@ -99,19 +99,14 @@ def check(
     Raises:
         LesionresError: ROOT does not exist, no subject found, or an unreadable split.
     """
+    from lesionres.data.dataset_check import check_records, dataset_findings, load_split
     from lesionres.data.findings import count
     from lesionres.data.layouts import discover
-    from lesionres.data.validation import (
-        _detect_kind,
-        _table,
-        check_records,
-        dataset_findings,
-        load_split,
-    )
+    from lesionres.data.validation import check_table, detect_kind
 
     if not root.exists():
         raise LesionresError(f"{root}: does not exist")
-    kind = _detect_kind(root) if dataset == "auto" else dataset
+    kind = detect_kind(root) if dataset == "auto" else dataset
     found = discover(kind, root, modality=modality)
     records = found.records
     splits = load_split(split) if split is not None else None
@@ -128,7 +123,7 @@ def check(
         f"binarize {binarize}, affine tolerance {atol:g} mm"
     )
     print()
-    print("\n".join(_table(checks)))
+    print("\n".join(check_table(checks)))
     print()
     n_error = sum(c.status == "error" for c in checks)
     n_warning = sum(c.status == "warning" for c in checks)

@@ -1,5 +1,12 @@
 """``LesionDataModule``: ATLAS, ISLES, plain folders or the built-in synthetic set, split by
-subject, preprocessed as in the study, with the test-time resolution conditions."""
+subject, checked, preprocessed as in the study, with the test-time resolution conditions.
+
+The data module owns the model grid: it decides it from the training data in ``fit``, keeps it
+in its :meth:`~LesionDataModule.state_dict` (Lightning saves that in every checkpoint under the
+class name) and gets it back from the checkpoint for ``validate`` / ``test`` / ``predict``
+(``ckpt_path=...``). Checkpoints written before kept it in the LightningModule's part
+(``model_grid``): :func:`upgrade_checkpoint` moves it over as they load.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +28,7 @@ from lesionres.data.datasets import ConditionDataset, PreprocessedCache, TrainDa
 from lesionres.data.grid import ModelGrid, spacing_of
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import (
+    MNI_DATASETS,
     DatasetKind,
     Discovery,
     IslesModality,
@@ -28,6 +37,7 @@ from lesionres.data.layouts import (
     discover,
     find_subjects,
 )
+from lesionres.data.scans import ScanDataset, find_scans, list_skipped
 from lesionres.data.split import (
     STUDY_TEST_FRACTION,
     STUDY_VAL_FRACTION,
@@ -37,7 +47,10 @@ from lesionres.data.split import (
 from lesionres.errors import LesionresError
 from lesionres.registration import RegisterKind
 
-__all__ = ["LesionDataModule"]
+__all__ = ["LesionDataModule", "checkpoint_grid", "upgrade_checkpoint"]
+
+LEGACY_GRID_KEY = "model_grid"  # where checkpoints kept the grid before the data module did
+CHECKED_STAGES = ("fit", "test")  # the stages whose data `setup` checks (as the CLI did)
 
 
 def _first_item(batch: list[dict]) -> dict:
@@ -105,6 +118,10 @@ class LesionDataModule(pl.LightningDataModule):
             synthetic). ``none`` (default) takes scans as they lie. Whole-head and
             skull-stripped scans alike (the template is skull-stripped; the fit looks at its
             brain and 4 mm around).
+        check_data: Read every file of the dataset completely before ``fit`` and ``test``
+            (in :meth:`setup`; for ``test`` the external cohorts too) and stop with every
+            error listed (:func:`~lesionres.data.run_check.validate_for_run`; passes are
+            cached in ``<root>/splits/check-cache.json``). ``False`` skips the check.
     """
 
     def __init__(
@@ -138,6 +155,7 @@ class LesionDataModule(pl.LightningDataModule):
         synthetic_isles_subjects: int = 10,
         synthetic_spacing: float = 2.0,
         register: RegisterKind = "none",
+        check_data: bool = True,
     ) -> None:
         super().__init__()
         # conditions/external are dataclasses: kept out of checkpoints so that they load with
@@ -157,6 +175,7 @@ class LesionDataModule(pl.LightningDataModule):
         self.test_sets: list[tuple[str, ConditionDataset]] = []
         self._lent: set[tuple[Path, str]] = set()  # (folder, subject) of low-resolution training
         self._discovery: Discovery | None = None
+        self._checked: set[str] = set()  # what setup has checked: "dataset", "external"
 
     # ----------------------------------------------------------------- discovery and split
     @property
@@ -166,6 +185,7 @@ class LesionDataModule(pl.LightningDataModule):
 
     @property
     def external_sets(self) -> list[ExternalTestSet]:
+        """Cohorts tested as they are (for ``synthetic``, by default its ISLES-like set)."""
         if self.external_list is not None:
             return list(self.external_list)
         if self.hparams.dataset == "synthetic" and self.hparams.synthetic_isles_subjects > 0:
@@ -174,6 +194,7 @@ class LesionDataModule(pl.LightningDataModule):
 
     @property
     def conditions(self) -> list[Condition]:
+        """The test-time resolution conditions (given, or the preset's)."""
         return list(self.condition_list or preset_conditions(self.hparams.condition_preset))
 
     def prepare_data(self) -> None:
@@ -207,21 +228,57 @@ class LesionDataModule(pl.LightningDataModule):
         generate_synthetic(self.root, **wanted)
 
     def setup(self, stage: str | None = None) -> None:
-        """Find subjects, freeze the split, decide the model grid; record the split in the run."""
-        if stage == "predict":  # predict finds its scans in predict_dataloader
+        """Check the data (``fit``, ``test``), find subjects, freeze the split, decide the model
+        grid; record the split in the run.
+
+        With ``check_data`` every file is read completely first, so a bad file stops the run
+        with every error listed before any training or scoring (``test`` checks the external
+        cohorts as well). ``predict`` finds its scans in :meth:`predict_dataloader`.
+        """
+        if stage == "predict":
             return
+        checking = self.hparams.check_data and stage in CHECKED_STAGES
+        if checking and "dataset" not in self._checked:
+            found = self.discovery
+            self._check_files(found.records, found.root, found.findings)
         if not self.records:
             self._discover()
+        if checking and "dataset" not in self._checked:
+            checked = set(self.discovery.records)
+            lent = [r for part in self.records.values() for r in part if r not in checked]
+            if lent:  # subjects lent by low_resolution_train
+                self._check_files(lent, self.discovery.root)
+            self._checked.add("dataset")
+        if checking and stage == "test" and "external" not in self._checked:
+            for external in self.external_sets:  # read as they are scored
+                kind = external.dataset
+                modality = self._isles_modality(kind, external.modality)
+                cohort = discover(kind, external.root, modality)
+                self._check_files(cohort.records, cohort.root, cohort.findings)
+            self._checked.add("external")
         if self.trainer is not None:
             log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
             if log_dir and self.trainer.is_global_zero:
                 write_json(Path(log_dir) / "split.json", self.split)
 
+    def _check_files(
+        self, records: list[SubjectRecord], root: str | Path, extra: tuple | list = ()
+    ) -> None:
+        """Read ``records`` completely (cached passes skipped); print the warnings, stop with
+        every error (:func:`~lesionres.data.run_check.validate_for_run`)."""
+        from lesionres.data.run_check import validate_for_run
+
+        cache = self.root / "splits" / "check-cache.json"
+        binarize = self.hparams.binarize
+        for warning in validate_for_run(records, cache, binarize=binarize, extra=extra, root=root):
+            print(f"warning: {warning.path}: {warning.message}", file=sys.stderr)
+
     @property
     def discovery(self) -> Discovery:
         """Every subject of ``root`` and what the finder saw wrong (file names only; found once).
 
-        ``fit`` / ``test`` check these files completely before :meth:`setup` makes the split.
+        :meth:`setup` checks these files completely (``fit`` / ``test``) before it makes the
+        split.
         """
         if self._discovery is None:
             kind = self.hparams.dataset
@@ -301,6 +358,7 @@ class LesionDataModule(pl.LightningDataModule):
 
     @property
     def cache(self) -> PreprocessedCache:
+        """The preprocessed-volume cache of this grid (``cache_dir``; off when ``None``)."""
         directory = self.hparams.cache_dir
         if directory == "auto":
             directory = os.environ.get("LESIONRES_CACHE", "~/.cache/lesionres")
@@ -334,6 +392,7 @@ class LesionDataModule(pl.LightningDataModule):
             raise LesionresError(f"--data.resolution_options: {error}") from None
 
     def train_dataloader(self) -> DataLoader:
+        """Training volumes or patches (shuffled), with the configured augmentation."""
         augmentation = self.resolution_transform()
         dataset = TrainDataset(
             self.records["train"],
@@ -347,13 +406,12 @@ class LesionDataModule(pl.LightningDataModule):
         return self._loader(dataset, shuffle=True, batch_size=self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
+        """Whole validation volumes on the model grid, one per step."""
         return self._loader(VolumeDataset(self.records["val"], self.cache), shuffle=False)
 
     def test_dataloader(self) -> list[DataLoader]:
-        """One loader per condition on the test split, then one per external cohort."""
-        from lesionres.prediction import MNI_DATASETS
-
-        self.grid = self._checkpoint_grid() or self.grid
+        """One loader per condition on the test split, then one per external cohort, on the model
+        grid (the checkpoint's, restored by :meth:`load_state_dict`)."""
         # --data.register: ATLAS and the synthetic set lie in MNI space already
         own = "none" if self.hparams.dataset in MNI_DATASETS else self.hparams.register
         self.test_sets = [
@@ -363,9 +421,7 @@ class LesionDataModule(pl.LightningDataModule):
         for external in self.external_sets:
             records = self._find(external.dataset, external.root, external.modality)
             root = Path(external.root).resolve()
-            records = [
-                r for r in records if (root, r.subject_id) not in self._lent
-            ]  # seen in training
+            records = [r for r in records if (root, r.subject_id) not in self._lent]  # not lent
             dataset = ConditionDataset(
                 records, Condition(external.name), self.grid, self.hparams.register
             )
@@ -377,10 +433,8 @@ class LesionDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         """Every scan under ``root`` (a folder, one scan, or a CSV with an ``image`` column),
-        prepared for the checkpoint's model grid (see :mod:`lesionres.prediction`)."""
-        from lesionres.prediction import ScanDataset, find_scans, list_skipped
-
-        grid = self._checkpoint_grid()
+        prepared for the checkpoint's model grid (see :mod:`lesionres.data.scans`)."""
+        grid = self.grid
         if grid is None:
             ckpt = getattr(self.trainer, "ckpt_path", None) if self.trainer else None
             raise LesionresError(
@@ -399,13 +453,47 @@ class LesionDataModule(pl.LightningDataModule):
         return [name for name, _ in self.test_sets]
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        if (
-            isinstance(batch, dict) and "record" in batch
-        ):  # a test/predict item: move the image only
+        """Move a batch to ``device``; of a test/predict item (one scan with its record, grid
+        mapping and native-grid mask) only the image, the rest stays on the CPU for scoring."""
+        if isinstance(batch, dict) and "record" in batch:
             return {**batch, **({"image": batch["image"].to(device)} if "image" in batch else {})}
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def _checkpoint_grid(self) -> ModelGrid | None:
-        """The grid the loaded model was trained on, when a checkpoint recorded one."""
-        model = self.trainer.lightning_module if self.trainer else None
-        return getattr(model, "model_grid", None)
+    # ----------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """The model grid, which Lightning saves in every checkpoint (under this class's name).
+
+        Returns:
+            ``{"grid": ModelGrid.to_dict()}``, or ``{}`` before the grid is decided.
+        """
+        return {"grid": self.grid.to_dict()} if self.grid is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Take the checkpoint's model grid (Lightning calls this after :meth:`setup` when a
+        command runs with ``ckpt_path``): a trained model is tested on the grid it learnt on."""
+        if state_dict.get("grid") is not None:
+            self.grid = ModelGrid.from_dict(state_dict["grid"])
+
+
+def upgrade_checkpoint(checkpoint: dict) -> dict:
+    """Move the grid of a checkpoint written before the data module kept it (the LightningModule
+    saved it as ``model_grid``) into the data module's part, in place.
+
+    Lightning hands :meth:`LesionDataModule.load_state_dict` that part;
+    :meth:`lesionres.module.LesionSegmenter.on_load_checkpoint` calls this first.
+
+    Returns:
+        ``checkpoint``.
+    """
+    legacy = checkpoint.pop(LEGACY_GRID_KEY, None)
+    if legacy is not None:
+        checkpoint.setdefault(LesionDataModule.__qualname__, {}).setdefault("grid", legacy)
+    return checkpoint
+
+
+def checkpoint_grid(checkpoint: dict) -> ModelGrid | None:
+    """The model grid a checkpoint records (either place, see :func:`upgrade_checkpoint`), or
+    ``None``."""
+    state = checkpoint.get(LesionDataModule.__qualname__) or {}
+    grid = state.get("grid", checkpoint.get(LEGACY_GRID_KEY))
+    return ModelGrid.from_dict(grid) if grid is not None else None

@@ -24,9 +24,9 @@ from torch.utils.data import Dataset
 
 from lesionres.conditions import Condition, degrade_image
 from lesionres.data.grid import GridMapping, ModelGrid, spacing_of
-from lesionres.data.io import load_volume
+from lesionres.data.io import file_key, load_volume
 from lesionres.data.layouts import SubjectRecord
-from lesionres.data.validation import read_mask
+from lesionres.data.masks import read_mask
 from lesionres.registration import RegisterKind, plan_mapping
 
 __all__ = [
@@ -69,13 +69,6 @@ def load_scan(record: SubjectRecord) -> tuple[np.ndarray, np.ndarray | None, np.
     return image, mask, affine
 
 
-def _file_key(path: Path | None) -> list:
-    if path is None:
-        return [None]
-    stat = Path(path).stat()
-    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
-
-
 @dataclass
 class PreprocessedScan:
     """A scan on the model grid: z-scored image ``(1, X, Y, Z)`` and mask ``(1, X, Y, Z)``."""
@@ -98,8 +91,8 @@ class PreprocessedCache:
     def key(self, record: SubjectRecord) -> str:
         payload = [
             CACHE_VERSION,
-            _file_key(record.image),
-            _file_key(record.mask),
+            file_key(record.image),
+            file_key(record.mask),
             self.grid.to_dict(),
         ]
         if record.binarize != "strict":  # (keeps the keys of existing strict entries)

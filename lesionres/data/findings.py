@@ -2,7 +2,7 @@
 
 A :class:`Finding` is one problem (or note) about one file. The finders of
 :mod:`lesionres.data.layouts` report what they see in the folders (an image without its mask,
-an unreadable folder) as findings, and :mod:`lesionres.data.validation` adds what it reads in
+an unreadable folder) as findings, and :mod:`lesionres.data.subject_check` adds what it reads in
 the files; ``check`` prints them all, and ``fit`` / ``test`` stop with :func:`error_report`:
 every error on its own line (the first :data:`MAX_LISTED`, then a count), never only the first.
 """
@@ -25,7 +25,7 @@ class Finding:
     """One problem (or note) about one file.
 
     Attributes:
-        level: ``"error"``, ``"warning"`` or ``"info"`` (see :mod:`lesionres.data.validation`).
+        level: ``"error"``, ``"warning"`` or ``"info"`` (see :mod:`lesionres.data.subject_check`).
         path: The file to look at (a folder or split file for problems of those).
         message: What is wrong, in plain words, without the path.
     """

@@ -28,6 +28,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ITK_SUFFIXES",
     "NiftiError",
+    "file_key",
     "load_volume",
     "read_header",
     "read_nifti",
@@ -93,9 +94,7 @@ def _explain(path: Path, error: BaseException) -> str:
     return f"unreadable NIfTI ({type(error).__name__}: {text})"
 
 
-def read_nifti(
-    path: str | Path, dtype: type | None = np.float32
-) -> tuple[np.ndarray, np.ndarray]:
+def read_nifti(path: str | Path, dtype: type | None = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Read a NIfTI file completely, with all its dimensions as stored.
 
     Args:
@@ -250,3 +249,16 @@ def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def file_key(path: str | Path | None) -> list:
+    """``[resolved path, size, mtime_ns]`` of a file (``[None]`` for no file): what a cache of
+    its contents is keyed by, so a changed or replaced file is read again.
+
+    Raises:
+        OSError: the file does not exist.
+    """
+    if path is None:
+        return [None]
+    stat = Path(path).stat()
+    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]

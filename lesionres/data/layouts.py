@@ -29,6 +29,7 @@ __all__ = [
     "DatasetKind",
     "Discovery",
     "IslesModality",
+    "MNI_DATASETS",
     "SubjectRecord",
     "discover",
     "find_atlas",
@@ -39,6 +40,7 @@ __all__ = [
 
 DatasetKind = Literal["atlas", "isles22", "folder", "synthetic"]
 IslesModality = Literal["dwi", "adc", "flair"]
+MNI_DATASETS = ("atlas", "synthetic")  # kinds whose scans lie in MNI space (registered already)
 
 ATLAS_IMAGE_SUFFIX = "_space-MNI152NLin2009aSym_T1w.nii.gz"
 ATLAS_MASK_SUFFIX = "_space-MNI152NLin2009aSym_label-L_desc-T1lesion_mask.nii.gz"
@@ -62,13 +64,13 @@ class SubjectRecord:
         extra: Further named paths (e.g. ISLES modalities on other grids).
         binarize: How the mask's values become lesion: ``strict`` (only 0/1), ``nonzero``
             (> 0) or ``half`` (>= half the maximum); see
-            :func:`lesionres.data.validation.read_mask`.
+            :func:`lesionres.data.masks.read_mask`.
         modality: What the image is (``T1w``, ``dwi``, ``adc``, ``flair``, a folder's declared
             modality, ``""`` when unknown), recorded with every result.
         space: Where the image lives: ``MNI152NLin2009aSym`` (ATLAS), ``scanner`` (ISLES),
             ``""`` when unknown.
         problems: What the finder saw wrong with this subject's files (an error makes the
-            subject unusable); :func:`lesionres.data.validation.check_subject` reports them
+            subject unusable); :func:`lesionres.data.subject_check.check_subject` reports them
             first.
     """
 
@@ -138,8 +140,11 @@ def _require_dir(root: str | Path, what: str) -> Path:
 
 def _unreadable(error: OSError) -> Finding:
     reason = error.strerror or type(error).__name__
-    return Finding("error", Path(error.filename or "?"), f"unreadable folder ({reason}): "
-                   "the subjects in it are missing")
+    return Finding(
+        "error",
+        Path(error.filename or "?"),
+        f"unreadable folder ({reason}): the subjects in it are missing",
+    )
 
 
 def _walk(root: Path, findings: list[Finding]) -> list[Path]:
@@ -148,8 +153,10 @@ def _walk(root: Path, findings: list[Finding]) -> list[Path]:
     ``Path.rglob`` skips a folder it cannot read without a word: its subjects would vanish.
     """
     files = []
-    walk = os.walk(root, onerror=lambda error: findings.append(_unreadable(error)),
-                   followlinks=True)  # as rglob did: datasets are often linked in
+    # followlinks as rglob did: datasets are often linked in
+    walk = os.walk(
+        root, onerror=lambda error: findings.append(_unreadable(error)), followlinks=True
+    )
     for folder, folders, names in walk:
         folders[:] = sorted(d for d in folders if not d.startswith("."))
         files.extend(Path(folder) / name for name in names if not name.startswith("."))
@@ -227,7 +234,8 @@ def _discover_atlas(root: str | Path, require_masks: bool) -> Discovery:
     masks = {s: p for p in files if (s := stem_of(p, ATLAS_MASK_SUFFIX))}
     # ATLAS's Testing/ images have no public masks: not subjects of a study with masks
     held_out = {
-        p for s, p in images
+        p
+        for s, p in images
         if require_masks and s not in masks and "Testing" in p.relative_to(root).parts[:-1]
     }
     images = [(s, p) for s, p in images if p not in held_out]
@@ -257,8 +265,11 @@ def _discover_atlas(root: str | Path, require_masks: bool) -> Discovery:
     if held_out:
         testing = next(p for p in min(held_out).parents if p.name == "Testing")
         findings.append(
-            Finding("info", testing, f"{count(len(held_out), 'image')} without masks "
-                    "(ATLAS's test set): not used")
+            Finding(
+                "info",
+                testing,
+                f"{count(len(held_out), 'image')} without masks (ATLAS's test set): not used",
+            )
         )
     used = {p for r in records for p in (r.image, r.mask)} | held_out
     strays = [p for p in files if p.name.endswith(NIFTI_SUFFIXES) and p not in used]
@@ -317,14 +328,22 @@ def _discover_isles(root: str | Path, modality: IslesModality, require_masks: bo
         if not found:
             found = [root / "rawdata" / subject / stem.split("_")[1] / f"{stem}_{modality}.nii.gz"]
             problems.append(
-                Finding("error", anchor, f"no {modality} image for {subject} (expected "
-                        f"rawdata/{subject}/ses-*/{stem}_{modality}.nii.gz or "
-                        f"{subject}/ses-*/{{dwi,anat}}/{stem}_{modality}.nii.gz)")
+                Finding(
+                    "error",
+                    anchor,
+                    f"no {modality} image for {subject} (expected "
+                    f"rawdata/{subject}/ses-*/{stem}_{modality}.nii.gz or "
+                    f"{subject}/ses-*/{{dwi,anat}}/{stem}_{modality}.nii.gz)",
+                )
             )
         if mask is None and require_masks:
             problems.append(
-                Finding("error", anchor, f"no lesion mask for {subject} (expected "
-                        f"derivatives/{subject}/ses-*/{subject}_ses-*_msk.nii.gz)")
+                Finding(
+                    "error",
+                    anchor,
+                    f"no lesion mask for {subject} (expected "
+                    f"derivatives/{subject}/ses-*/{subject}_ses-*_msk.nii.gz)",
+                )
             )
         problems += [
             Finding("error", other, f"a second lesion mask for {subject} (also {mask})")
@@ -386,11 +405,16 @@ def _discover_folder(root: str | Path, require_masks: bool) -> Discovery:
         image_name, mask_name = "images/{}.nii.gz", f"{mask_dir.name}/{{}}.nii.gz"
     else:
         files = _list_dir(root, findings)
-        images = [(_strip_nifti(p.name)[: -len("_image")], p) for p in files
-                  if _strip_nifti(p.name).endswith("_image") and p.name.endswith(NIFTI_SUFFIXES)]
-        mask_candidates = [(_strip_nifti(p.name)[: -len("_mask")], p) for p in files
-                           if _strip_nifti(p.name).endswith("_mask")
-                           and p.name.endswith(NIFTI_SUFFIXES)]
+        images = [
+            (_strip_nifti(p.name)[: -len("_image")], p)
+            for p in files
+            if _strip_nifti(p.name).endswith("_image") and p.name.endswith(NIFTI_SUFFIXES)
+        ]
+        mask_candidates = [
+            (_strip_nifti(p.name)[: -len("_mask")], p)
+            for p in files
+            if _strip_nifti(p.name).endswith("_mask") and p.name.endswith(NIFTI_SUFFIXES)
+        ]
         used = {p for _, p in images + mask_candidates}
         strays = [p for p in files if p.name.endswith(NIFTI_SUFFIXES) and p not in used]
         image_dir = mask_dir = root

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torchio as tio
 
+from lesionres.conditions import check_factor, check_spacing
 from lesionres.transforms.functional import degrade_labels, restore_dtype
 
 __all__ = ["DegradationTransform", "parse_factor", "parse_spacing"]
@@ -44,33 +45,28 @@ def _triple(value: object, name: str) -> tuple[float, float, float]:
 
 
 def parse_factor(value: object, *, integer: bool = False) -> tuple[float, float, float]:
-    """Validate a reduction factor: one number or three, each >= 1 (whole if ``integer``).
+    """Validate a reduction factor: one number or three, each >= 1 (whole if ``integer``), by
+    the rule of :func:`lesionres.conditions.check_factor`.
 
     Raises:
         ValueError: With the offending value and what was expected.
     """
     factor = _triple(value, "factor")
-    if any(f != f or f < 1 for f in factor):  # f != f catches NaN
-        raise ValueError(
-            f"factor must be >= 1 on every axis (a factor of N keeps 1/N of the resolution; "
-            f"1 leaves the axis unchanged), got {value!r}"
-        )
+    check_factor(factor, whole=integer)
     if integer:
-        if any(f != int(f) for f in factor):
-            raise ValueError(f"factor must be whole numbers for crude reduction, got {value!r}")
         return tuple(int(f) for f in factor)  # type: ignore[return-value]
     return factor
 
 
 def parse_spacing(value: object, name: str = "target_spacing") -> tuple[float, float, float]:
-    """Validate a voxel spacing in mm: one number or three, each finite and > 0.
+    """Validate a voxel spacing in mm: one number or three, each finite and > 0, by the rule of
+    :func:`lesionres.conditions.check_spacing`.
 
     Raises:
         ValueError: With the offending value and what was expected.
     """
     spacing = _triple(value, name)
-    if any(not (0 < s < float("inf")) for s in spacing):
-        raise ValueError(f"{name} must be positive (mm) on every axis, got {value!r}")
+    check_spacing(spacing, name)
     return spacing
 
 

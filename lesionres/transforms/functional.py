@@ -461,6 +461,16 @@ def _sample(x: torch.Tensor, plan: dict) -> tuple[torch.Tensor, np.ndarray, list
     return out, index_map, axes
 
 
+def _model(
+    profile: SliceProfile = "box",
+    inplane: InplanePSF = "kspace",
+    thickness: float | None = None,
+    slice_axis: int | None = None,
+) -> dict:
+    """The acquisition model's options (see :func:`acquire`), defaults filled in."""
+    return dict(profile=profile, inplane=inplane, thickness=thickness, slice_axis=slice_axis)
+
+
 def acquire(
     x: torch.Tensor,
     source_spacing: Sequence[float],
@@ -491,32 +501,26 @@ def acquire(
         taking its voxel indices to the source's (``affine @ index_map`` is its affine).
     """
     _check_volume(x)
-    model = dict(profile=profile, inplane=inplane, thickness=thickness, slice_axis=slice_axis)
+    model = _model(profile, inplane, thickness, slice_axis)
     out, index_map, _ = _sample(x, _plan(x.shape[1:], source_spacing, target_spacing, model))
     return out.contiguous(), index_map
 
 
 def acquisition(
-    x: torch.Tensor,
-    source_spacing: Sequence[float],
-    target_spacing: Sequence[float],
-    profile: SliceProfile = "box",
-    inplane: InplanePSF = "kspace",
-    thickness: float | None = None,
-    slice_axis: int | None = None,
+    x: torch.Tensor, source_spacing: Sequence[float], target_spacing: Sequence[float], **model
 ) -> torch.Tensor:
     """Simulate an acquisition at ``target_spacing`` and bring it back to the original grid.
 
     :func:`acquire` (slice profile / k-space truncation, sampling on the coarse grid), then
     linear interpolation back to the original voxel centres (edges clamped). Axes with
-    ``target <= source`` are untouched. Arguments as for :func:`acquire`.
+    ``target <= source`` are untouched. Arguments as for :func:`acquire` (the acquisition
+    model, ``profile``, ``inplane``, ``thickness`` and ``slice_axis``, by keyword).
 
     Returns:
         Tensor of the same shape as ``x``.
     """
     _check_volume(x)
-    model = dict(profile=profile, inplane=inplane, thickness=thickness, slice_axis=slice_axis)
-    plan = _plan(x.shape[1:], source_spacing, target_spacing, model)
+    plan = _plan(x.shape[1:], source_spacing, target_spacing, _model(**model))
     if not plan:
         return x.clone()
     out, _, axes = _sample(x, plan)
