@@ -15,18 +15,20 @@ from lesionres.analysis import (
     compare_conditions,
     compare_models,
 )
+from lesionres.analysis.crossing import margin_crossing
 from lesionres.analysis.noninferiority import (
     DEFAULT_MARGINS,
     NONINFERIORITY_COLUMNS,
-    _signed_rank_pvalues,
     compare_to_reference,
-    margin_crossing,
     parse_margins,
+)
+from lesionres.analysis.sample_size import (
+    _signed_rank_pvalues,
     resampled_power,
     scans_for_comparisons,
     scans_needed,
 )
-from lesionres.analysis.stats import _bootstrap_pseudomedian, _pseudomedian
+from lesionres.analysis.bootstrap import _bootstrap_pseudomedian, _pseudomedian
 from lesionres.errors import LesionresError
 
 ISSUE_COLUMNS = [

@@ -19,7 +19,7 @@ from lesionres.analysis import (
     summarize,
     unpaired_test,
 )
-from lesionres.analysis.stats import _bootstrap_hodges_lehmann, _bootstrap_pseudomedian
+from lesionres.analysis.bootstrap import _bootstrap_hodges_lehmann, _bootstrap_pseudomedian
 from lesionres.errors import LesionresError
 
 
