@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from lesionres.analysis.plotting import _GT_COLOUR, _PRED_COLOUR, _finish
-from lesionres.analysis.results_table import condition_order
+from lesionres.analysis.results_table import _text, condition_order
 from lesionres.errors import LesionresError
 
 __all__ = [
@@ -91,6 +91,7 @@ def find_prediction_examples(
         gt_ml = pd.to_numeric(df["gt_volume_ml"], errors="coerce")
         volumes = gt_ml.groupby(df["subject_id"].astype(str)).max()
     candidates = []
+    recorded = _recorded_paths(df)
     for sid in pd.unique(df["subject_id"].astype(str)):
         preds: dict[str, Path] = {}
         for p in sorted(in_condition):
@@ -98,9 +99,13 @@ def find_prediction_examples(
                 preds.setdefault(p.parent.name, p)
         if not preds:
             continue
-        mine = sorted(p for p in reference if _belongs(p.name, sid) and not _is_prediction(p.name))
-        gt = [p for p in mine if _GT_PATTERN.search(p.name)]
-        image = [p for p in mine if _IMAGE_PATTERN.search(p.name)]
+        gt, image = recorded.get(sid, ([], []))
+        if not gt:  # a table without paths (older, or another tool's masks): by file name
+            mine = sorted(
+                p for p in reference if _belongs(p.name, sid) and not _is_prediction(p.name)
+            )
+            gt = [p for p in mine if _GT_PATTERN.search(p.name)]
+            image = image or [p for p in mine if _IMAGE_PATTERN.search(p.name)]
         if gt:
             candidates.append(
                 dict(subject_id=sid, image=image[0] if image else None, gt=gt[0], preds=preds,
@@ -116,6 +121,22 @@ def find_prediction_examples(
     qs = np.linspace(0, 1, n_examples + 2)[1:-1]
     picks = sorted({int(round(q * (len(pool) - 1))) for q in qs})
     return [{k: v for k, v in pool[i].items() if k != "volume"} for i in picks]
+
+
+def _recorded_paths(df: pd.DataFrame) -> dict[str, tuple[list[Path], list[Path]]]:
+    """Subject id -> ([mask], [image]) from the rows' ``mask_path`` / ``image_path`` that exist."""
+    out: dict[str, tuple[list[Path], list[Path]]] = {}
+    if "mask_path" not in df.columns:
+        return out
+    image = _text(df["image_path"]) if "image_path" in df.columns else None
+    for i, (sid, mask) in enumerate(
+        zip(_text(df["subject_id"]), _text(df["mask_path"]), strict=True)
+    ):
+        if sid in out or not mask or not Path(mask).is_file():
+            continue
+        shown = image.iloc[i] if image is not None else ""
+        out[sid] = ([Path(mask)], [Path(shown)] if shown and Path(shown).is_file() else [])
+    return out
 
 
 def _load_canonical(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
