@@ -15,9 +15,14 @@ from lesionres.data.findings import MAX_LISTED
 @pytest.fixture(params=sorted(CASES))
 def bad_run(request, tmp_path):
     case = write_case(tmp_path / "data", request.param, n=6)
-    config = write_config(tmp_path / "tiny.yaml", tmp_path / "data", tmp_path / "logs",
-                          data__dataset="folder", data__binarize=case["binarize"],
-                          data__condition_preset="none")
+    config = write_config(
+        tmp_path / "tiny.yaml",
+        tmp_path / "data",
+        tmp_path / "logs",
+        data__dataset="folder",
+        data__binarize=case["binarize"],
+        data__condition_preset="none",
+    )
     return config, case["path"], case["level"], case["message"]
 
 
@@ -81,9 +86,13 @@ def test_test_checks_the_external_cohorts_too(tmp_path, capsys):
     truncate_file(cohort[0]["dwi"])
     cohort[2]["mask"].unlink()
     external = [{"name": "isles22", "root": str(tmp_path / "isles"), "dataset": "isles22"}]
-    config = write_config(tmp_path / "tiny.yaml", tmp_path / "data" / "ATLAS_2",
-                          tmp_path / "logs", data__external=external,
-                          data__condition_preset="none")
+    config = write_config(
+        tmp_path / "tiny.yaml",
+        tmp_path / "data" / "ATLAS_2",
+        tmp_path / "logs",
+        data__external=external,
+        data__condition_preset="none",
+    )
     with pytest.raises(SystemExit) as exit_:
         main(["test", "--config", str(config)])
     assert exit_.value.code == 2

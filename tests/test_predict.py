@@ -105,8 +105,12 @@ def _checkpoint(
     model = LesionSegmenter(base_channels=2, depth=2, **hparams)
     model.model_grid = grid
     trainer = pl.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=path.parent,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=path.parent,
     )
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
@@ -145,8 +149,17 @@ def predicted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("predict")
     scans = _tree(tmp / "scans")
     ckpt = _checkpoint(tmp / "model.ckpt")
-    args = ["predict", "--config", str(_config(tmp)), "--ckpt_path", str(ckpt),
-            "--data.root", str(tmp / "scans"), "--predictions.save_probabilities", "true"]
+    args = [
+        "predict",
+        "--config",
+        str(_config(tmp)),
+        "--ckpt_path",
+        str(ckpt),
+        "--data.root",
+        str(tmp / "scans"),
+        "--predictions.save_probabilities",
+        "true",
+    ]
     assert main(args) == 0
     out = tmp / "logs" / "predict" / "version_0" / "predictions"
     return {"tmp": tmp, "scans": scans, "ckpt": ckpt, "out": out}
@@ -250,8 +263,15 @@ def test_mask_for_a_scan_on_the_model_grid_equals_what_test_predicts(predicted):
 def test_checkpoint_without_model_grid_is_a_one_line_error(tmp_path, capsys):
     _tree(tmp_path / "scans")
     ckpt = _checkpoint(tmp_path / "nogrid.ckpt", grid=None)
-    args = ["predict", "--config", str(_config(tmp_path)), "--ckpt_path", str(ckpt),
-            "--data.root", str(tmp_path / "scans")]
+    args = [
+        "predict",
+        "--config",
+        str(_config(tmp_path)),
+        "--ckpt_path",
+        str(ckpt),
+        "--data.root",
+        str(tmp_path / "scans"),
+    ]
     with pytest.raises(SystemExit) as exit_:
         main(args)
     assert exit_.value.code == 2
@@ -271,8 +291,12 @@ def test_masks_land_on_the_lesion_for_every_spacing_orientation_and_obliqueness(
     ckpt = _checkpoint(tmp_path / "model.ckpt", training_data="atlas")
     writer = MaskWriter(out_dir=str(tmp_path / "out"))
     trainer = pl.Trainer(
-        accelerator="cpu", logger=False, callbacks=[writer], enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[writer],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
     )
     rows = trainer.predict(
         _Thresholder(base_channels=2, depth=2),
@@ -341,7 +365,10 @@ def test_ranks_write_their_own_tables_and_rank_zero_merges_them(tmp_path, capsys
     writers = []
     for rank, name in ((0, "b.nii.gz"), (1, "a.nii.gz")):
         trainer = SimpleNamespace(
-            world_size=2, global_rank=rank, is_global_zero=rank == 0, log_dir=str(tmp_path),
+            world_size=2,
+            global_rank=rank,
+            is_global_zero=rank == 0,
+            log_dir=str(tmp_path),
             strategy=SimpleNamespace(barrier=lambda: None),
         )
         writer = MaskWriter()

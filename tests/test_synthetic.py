@@ -65,6 +65,7 @@ def test_atlas_grid_matches_the_template():
     two = syn.atlas_grid(2.0)
     assert two.shape == (99, 117, 95)
     np.testing.assert_allclose(two.affine[:3, 3], (-98, -134, -72))
+
     # the field of view stays centred on the template's
     def centre(g: syn.Grid) -> np.ndarray:
         return g.affine[:3, :3] @ ((np.array(g.shape) - 1) / 2) + g.affine[:3, 3]

@@ -72,17 +72,37 @@ CASES = {
     "mask_255_strict": ("mask", _mask(255), None, "strict", "error", "values {0, 255}", 1),
     "mask_255_nonzero": ("mask", _mask(255), None, "nonzero", "info", "binarised as > 0", 0),
     "mask_labels_half": ("mask", _mask(2) + _mask(1)[::-1], None, "half", "info", ">= 1.5", 0),
-    "float_mask": ("mask", _mask(0.9999999998, np.float64), None, "strict", "warning",
-                   "rounded", 0),
+    "float_mask": (
+        "mask",
+        _mask(0.9999999998, np.float64),
+        None,
+        "strict",
+        "warning",
+        "rounded",
+        0,
+    ),
     "empty_mask": ("mask", np.zeros(SHAPE, np.uint8), None, "strict", "warning", "empty mask", 0),
-    "shape_mismatch": ("mask", _mask()[:, :, :12], None, "strict", "error",
-                       "shape 16x16x16 differs from its mask's 16x16x12", 1),
-    "affine_1e-3": ("mask", _mask(), _shifted(1e-3), "strict", "error",
-                    "affines differ by 0.001", 1),
+    "shape_mismatch": (
+        "mask",
+        _mask()[:, :, :12],
+        None,
+        "strict",
+        "error",
+        "shape 16x16x16 differs from its mask's 16x16x12",
+        1,
+    ),
+    "affine_1e-3": (
+        "mask",
+        _mask(),
+        _shifted(1e-3),
+        "strict",
+        "error",
+        "affines differ by 0.001",
+        1,
+    ),
     "affine_1e-7": ("mask", _mask(), _shifted(1e-7), "strict", "info", "within 1e-05 mm", 0),
     # "shift": the file's own grid moved by 0.5 mm along x
-    "mask_shifted_0.5mm": ("mask", _mask(), "shift", "strict", "error", "affines differ by 0.5",
-                           1),
+    "mask_shifted_0.5mm": ("mask", _mask(), "shift", "strict", "error", "affines differ by 0.5", 1),
 }
 
 
@@ -132,8 +152,13 @@ def write_case(root, name: str, n: int = 2) -> dict:
     _, _, _, binarize, level, message, status = CASES[name]
     bad = make_folder_tree(root, n=n, shape=SHAPE)[1]
     return {
-        "name": name, "root": root, "path": spoil(bad["image"], bad["mask"], name),
-        "binarize": binarize, "level": level, "message": message, "status": status,
+        "name": name,
+        "root": root,
+        "path": spoil(bad["image"], bad["mask"], name),
+        "binarize": binarize,
+        "level": level,
+        "message": message,
+        "status": status,
     }
 
 
@@ -215,8 +240,7 @@ def test_duplicate_subject_ids(tmp_path, capsys):
     subjects = make_folder_tree(tmp_path, n=2, shape=SHAPE)
     table = tmp_path / "subjects.csv"
     table.write_text(
-        "subject_id,image,mask\n"
-        + "".join(f"case,{s['image']},{s['mask']}\n" for s in subjects)
+        "subject_id,image,mask\n" + "".join(f"case,{s['image']},{s['mask']}\n" for s in subjects)
     )
     checks = check_records(find_folder(table))
     assert [c.status for c in checks] == ["error", "error"]
@@ -261,8 +285,15 @@ def test_atlas_tree_passes(tmp_path, capsys):
 
 # one broken subject per case, then an image without its mask, a mask without its image and a
 # subject id twice; N_GOOD good subjects last
-CORPUS = ("truncated", "nan", "mask_255_strict", "shape_mismatch", "mask_shifted_0.5mm",
-          "constant_image", "4d_two_volumes")
+CORPUS = (
+    "truncated",
+    "nan",
+    "mask_255_strict",
+    "shape_mismatch",
+    "mask_shifted_0.5mm",
+    "constant_image",
+    "4d_two_volumes",
+)
 N_GOOD = 4
 # layout -> (image without its mask, mask without its image, a file matching no name)
 LAYOUT_TEXTS = {
@@ -305,8 +336,10 @@ def write_corpus(
     expected: dict[str, tuple[Path, str]] = {}
     if broken:
         for subject, name in zip(subjects, CORPUS, strict=False):
-            expected[subject["id"]] = (spoil(subject["image"], subject["mask"], name),
-                                       CASES[name][5])
+            expected[subject["id"]] = (
+                spoil(subject["image"], subject["mask"], name),
+                CASES[name][5],
+            )
         no_mask, no_image, twice = subjects[len(CORPUS) : len(CORPUS) + 3]
         no_mask["mask"].unlink()
         expected[no_mask["id"]] = (no_mask["image"], no_mask_text)
@@ -512,7 +545,6 @@ def test_damaged_cache_is_ignored(tmp_path):
     cache.write_text("{not json")
     assert validate_for_run(find_folder(tmp_path / "data"), cache, workers=1) == []
     assert json.loads(cache.read_text())["entries"]
-
 
 
 def test_progress_bar_above_twenty_subjects(tmp_path, capsys):

@@ -51,3 +51,24 @@ def test_overlay_figure_and_discovery(predictions, tmp_path):
         overlay_figure(None, ex["gt"], {"x": bad})
     with pytest.raises(LesionresError, match="does not exist"):
         find_prediction_examples(tmp_path / "nope", df)
+
+
+def test_overlay_reads_the_rows_mask_and_image_paths(tmp_path):
+    """Ground truth with any name is found when the rows carry its path (no name pattern)."""
+    df = paired_table(3, conditions=("original", "linear_x2"), shifts=(0, 0))
+    sid = df.subject_id.iloc[0]
+    gt = np.zeros((16, 18, 12), np.uint8)
+    gt[6:10, 7:11, 4:8] = 1
+    write_nifti(tmp_path / "elsewhere" / "truth.nii.gz", gt)
+    write_nifti(tmp_path / "elsewhere" / "scan.nii.gz", gt.astype(np.float32))
+    df["mask_path"] = np.where(
+        df.subject_id == sid, str(tmp_path / "elsewhere" / "truth.nii.gz"), ""
+    )
+    df["image_path"] = np.where(
+        df.subject_id == sid, str(tmp_path / "elsewhere" / "scan.nii.gz"), ""
+    )
+    preds = tmp_path / "predictions"
+    for cond in ("original", "linear_x2"):
+        write_nifti(preds / cond / f"{sid}_desc-lesion_mask.nii.gz", gt)
+    (ex,) = find_prediction_examples(preds, df)
+    assert ex["gt"].name == "truth.nii.gz" and ex["image"].name == "scan.nii.gz"
