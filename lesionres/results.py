@@ -55,12 +55,12 @@ RESULT_COLUMNS = (
     "model",
     "threshold",
     *METRIC_COLUMNS,
-    # registration to MNI (--data.register mni, external cohorts): lesionres.registration
-    "registration_ncc",
-    "registration_brain_overlap",
     # the scan's files, so the analysis finds them (overlays) without guessing from names
     "image_path",
     "mask_path",
+    # registration to MNI (--data.register mni, external cohorts): lesionres.registration
+    "registration_ncc",
+    "registration_brain_overlap",
     "error",
 )
 _SHORT = {m: METRIC_REGISTRY[m].short or m for m in SUMMARY_METRICS}
@@ -282,9 +282,8 @@ class ResultsWriter(pl.Callback):
         for part in parts:
             rows += read_rows(part)
         order = {name: i for i, name in enumerate(getattr(trainer.datamodule, "test_names", []))}
-        unique = {
-            (r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows
-        }  # DDP repeats
+        # DDP pads its last batches with repeated scans: one row per (model, scan, condition)
+        unique = {(r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows}
         rows = sorted(
             unique.values(),
             key=lambda r: (

@@ -30,7 +30,7 @@ __all__ = [
 
 _TEXT_COLUMNS = (
     "subject_id", "dataset", "cohort", "modality", "space", "condition", "method", "factor",
-    "spacing_mm", "effective_fwhm_mm", "model", "error",
+    "spacing_mm", "effective_fwhm_mm", "model", "image_path", "mask_path", "error",
 )  # fmt: skip
 
 
