@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from lesionres.errors import LesionresError
+from lesionres.resolution import degraded_spacing, format_resolution
 
 if TYPE_CHECKING:
     import torchio as tio
@@ -33,12 +34,6 @@ __all__ = [
 
 ConditionMethod = Literal["original", "crude", "linear", "acquisition"]
 Profile = Literal["box", "gaussian", "synthseg_augmentation"]
-
-
-def _fmt(values: list[float]) -> str:
-    """``[2, 2, 2] -> "2"``, ``[1, 1, 5] -> "1x1x5"``, ``[1.5] -> "1.5"``."""
-    text = [f"{v:g}" for v in values]
-    return text[0] if len(set(text)) == 1 else "x".join(text)
 
 
 def check_factor(factor: Sequence[float], *, whole: bool = False) -> None:
@@ -151,9 +146,9 @@ class Condition:
             if self.method == "original":
                 self.name = "original"
             elif self.spacing is not None:
-                self.name = f"{self.method}_{_fmt(self.spacing)}mm"
+                self.name = f"{self.method}_{format_resolution(self.spacing)}mm"
             else:
-                self.name = f"{self.method}_x{_fmt(self.factor)}"
+                self.name = f"{self.method}_x{format_resolution(self.factor)}"
             self.name = "_".join([self.name, *options])
 
     def _acquisition_options(self) -> list[str]:
@@ -219,11 +214,11 @@ class Condition:
 
     @property
     def factor_label(self) -> str:
-        return _fmt(self.factor) if self.factor else ""
+        return format_resolution(self.factor) if self.factor else ""
 
     @property
     def spacing_label(self) -> str:
-        return _fmt(self.spacing) if self.spacing else ""
+        return format_resolution(self.spacing) if self.spacing else ""
 
     def test_spacing(self, native: list[float] | tuple[float, ...]) -> list[float]:
         """The voxel size (mm) a scan of ``native`` spacing has under this condition.
@@ -231,18 +226,13 @@ class Condition:
         ``original``: the native spacing; a factor multiplies it; a target spacing coarsens
         only the axes it is coarser on (a 1x1x5 mm target on a 2 mm scan gives 2x2x5 mm).
         """
-        native = [float(v) for v in native]
         if self.method == "original":
-            return native
-        if self.spacing is not None:
-            target = self.spacing * 3 if len(self.spacing) == 1 else self.spacing
-            return [max(n, t) for n, t in zip(native, target, strict=True)]
-        factor = self.factor * 3 if len(self.factor) == 1 else self.factor
-        return [n * f for n, f in zip(native, factor, strict=True)]
+            return [float(v) for v in native]
+        return degraded_spacing(native, factor=self.factor, spacing=self.spacing)
 
     def test_spacing_label(self, native: list[float] | tuple[float, ...]) -> str:
         """:meth:`test_spacing` as ``"2"`` or ``"2x2x5"`` (the results' ``spacing_mm``)."""
-        return _fmt([round(v, 3) for v in self.test_spacing(native)])
+        return format_resolution([round(v, 3) for v in self.test_spacing(native)])
 
 
 @functools.lru_cache(maxsize=256)
@@ -267,9 +257,7 @@ def effective_fwhm_mm(
     original measures its own spacing; ``crude`` measures the source voxel (it keeps voxels,
     it does not blur: its loss is aliasing), ``linear`` its 2-tap interpolation.
     """
-    values = condition.effective_fwhm(native_spacing)
-    text = [f"{v:.1f}" for v in values]
-    return text[0] if len(set(text)) == 1 else "x".join(text)
+    return format_resolution(condition.effective_fwhm(native_spacing), ".1f")
 
 
 def degrade_image(

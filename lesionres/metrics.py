@@ -97,6 +97,7 @@ surface-voxel coordinates gives the same nearest distances faster than a distanc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -104,7 +105,19 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 __all__ = [
+    "ANALYSED_METRICS",
+    "BAR_METRICS",
+    "DISTRIBUTION_METRICS",
+    "HIGHER_IS_BETTER",
+    "LOWER_IS_BETTER",
     "METRIC_COLUMNS",
+    "METRIC_LABELS",
+    "METRIC_REGISTRY",
+    "REPORT_METRICS",
+    "SUMMARY_METRICS",
+    "Metric",
+    "better_direction",
+    "metric_label",
     "SURFACE_DEFINITION",
     "EmptyConvention",
     "HD95Aggregation",
@@ -113,31 +126,155 @@ __all__ = [
     "surface_distances",
 ]
 
+
+@dataclass(frozen=True)
+class Metric:
+    """What the analysis needs to know about one column of :func:`score_masks`' result.
+
+    Attributes:
+        column: Column name in the results table.
+        label: Name for axes and tables, with the unit (``"HD95 (mm)"``).
+        short: Short name for the console summary of ``test``.
+        unit: ``"mm"``, ``"ml"``, ``"%"``, ``"voxels"``, ``"lesions"`` or ``""`` (a ratio).
+        better: ``"higher"`` (a quality), ``"lower"`` (an error) or ``None`` (volumes, counts,
+            the signed relative volume difference: no direction, so no margin on them).
+        defined: When the value is defined (the module docstring's empty-mask table).
+        kind: Its family; tables list qualities, then lesion detection, distances, volumes and
+            counts (the confusion counts are stored, not analysed).
+    """
+
+    column: str
+    label: str
+    unit: str
+    better: Literal["higher", "lower"] | None
+    defined: str
+    kind: Literal["confusion", "overlap", "detection", "distance", "volume", "count"]
+    short: str = ""
+
+
+_ALWAYS = "always"
+_NOT_BOTH_EMPTY = "not both masks empty (both empty: 1 under empty='one', NaN under 'nan')"
+_PRED = "a non-empty prediction (0/0 otherwise: the empty convention)"
+_GT = "a non-empty ground truth (0/0 otherwise: the empty convention)"
+_BOTH = "a non-empty prediction and ground truth (both empty: 0 under empty='one')"
+
+#: Every column :func:`score_masks` writes, in the order a results table lists them: the one
+#: list of metrics that tables, figures and reports read (names, labels, units, direction).
+METRIC_REGISTRY: dict[str, Metric] = {
+    m.column: m
+    for m in (
+        Metric("tp", "true positive voxels", "voxels", None, _ALWAYS, "confusion"),
+        Metric("fp", "false positive voxels", "voxels", None, _ALWAYS, "confusion"),
+        Metric("fn", "false negative voxels", "voxels", None, _ALWAYS, "confusion"),
+        Metric("tn", "true negative voxels", "voxels", None, _ALWAYS, "confusion"),
+        Metric("dice", "Dice", "", "higher", _NOT_BOTH_EMPTY, "overlap", "dice"),
+        Metric("jaccard", "Jaccard", "", "higher", _NOT_BOTH_EMPTY, "overlap"),
+        Metric("precision", "precision", "", "higher", _PRED, "overlap", "precision"),
+        Metric("recall", "recall", "", "higher", _GT, "overlap", "recall"),
+        Metric(
+            "specificity",
+            "specificity",
+            "",
+            "higher",
+            "a ground-truth background (a mask filling the volume: the empty convention)",
+            "overlap",
+        ),  # fmt: skip
+        Metric("accuracy", "accuracy", "", "higher", _ALWAYS, "overlap"),
+        Metric("gt_volume_ml", "true lesion volume (ml)", "ml", None, _ALWAYS, "volume"),
+        Metric("pred_volume_ml", "predicted lesion volume (ml)", "ml", None, _ALWAYS, "volume"),
+        Metric(
+            "abs_volume_diff_ml",
+            "|volume difference| (ml)",
+            "ml",
+            "lower",
+            _ALWAYS,
+            "volume",
+            "|dV| ml",
+        ),  # fmt: skip
+        Metric(
+            "rel_volume_diff",
+            "relative volume difference",
+            "",
+            None,
+            "a non-empty ground truth",
+            "volume",
+        ),  # fmt: skip
+        Metric("pred_lesion_pct", "predicted lesion voxels (%)", "%", None, _ALWAYS, "volume"),
+        Metric("hd95_mm", "HD95 (mm)", "mm", "lower", _BOTH, "distance", "HD95 mm"),
+        Metric("assd_mm", "ASSD (mm)", "mm", "lower", _BOTH, "distance"),
+        Metric("gt_lesions", "true lesion count", "lesions", None, _ALWAYS, "count"),
+        Metric("pred_lesions", "predicted lesion count", "lesions", None, _ALWAYS, "count"),
+        Metric(
+            "lesion_f1", "lesion-wise F1", "", "higher", _NOT_BOTH_EMPTY, "detection", "lesion F1"
+        ),  # fmt: skip
+        Metric(
+            "abs_lesion_count_diff",
+            "|lesion count difference|",
+            "lesions",
+            "lower",
+            _ALWAYS,
+            "count",
+        ),  # fmt: skip
+        Metric(
+            "lesions_detected_frac", "lesions detected (fraction)", "", "higher", _GT, "detection"
+        ),  # fmt: skip
+    )
+}
+
 #: Keys of :func:`score_masks`' result, in the order a results table lists them.
-METRIC_COLUMNS: tuple[str, ...] = (
-    "tp",
-    "fp",
-    "fn",
-    "tn",
-    "dice",
-    "jaccard",
-    "precision",
-    "recall",
-    "specificity",
-    "accuracy",
-    "gt_volume_ml",
-    "pred_volume_ml",
-    "abs_volume_diff_ml",
-    "rel_volume_diff",
-    "pred_lesion_pct",
-    "hd95_mm",
-    "assd_mm",
-    "gt_lesions",
-    "pred_lesions",
-    "lesion_f1",
-    "abs_lesion_count_diff",
-    "lesions_detected_frac",
+METRIC_COLUMNS: tuple[str, ...] = tuple(METRIC_REGISTRY)
+
+_KIND_ORDER = ("overlap", "detection", "distance", "volume", "count")
+#: Per-scan metrics the analysis summarises and tests, in the order its tables list them.
+ANALYSED_METRICS: tuple[str, ...] = tuple(
+    sorted(
+        (m.column for m in METRIC_REGISTRY.values() if m.kind in _KIND_ORDER),
+        key=lambda c: _KIND_ORDER.index(METRIC_REGISTRY[c].kind),
+    )
 )
+#: Metrics where a higher value is a better segmentation.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    m.column for m in METRIC_REGISTRY.values() if m.better == "higher"
+)
+#: Error metrics: lower is better.
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    m.column for m in METRIC_REGISTRY.values() if m.better == "lower"
+)
+
+# The selections each output shows (choices, not facts: the facts are in the registry).
+#: The console summary of ``test``.
+SUMMARY_METRICS: tuple[str, ...] = (
+    "dice", "precision", "recall", "hd95_mm", "lesion_f1", "abs_volume_diff_ml",
+)  # fmt: skip
+#: The report's summary table (the CSV has every metric).
+REPORT_METRICS: tuple[str, ...] = (
+    "dice", "precision", "recall", "lesion_f1", "hd95_mm", "abs_volume_diff_ml", "pred_lesion_pct",
+)  # fmt: skip
+#: The report's per-scan distribution figures (besides the primary metric).
+DISTRIBUTION_METRICS: tuple[str, ...] = ("dice", "lesion_f1", "hd95_mm", "abs_volume_diff_ml")
+#: Metrics on a 0-1 scale, shown together in the bar chart.
+BAR_METRICS: tuple[str, ...] = (
+    "dice", "jaccard", "precision", "recall", "lesion_f1", "lesions_detected_frac",
+)  # fmt: skip
+#: Axis labels with units, by column.
+METRIC_LABELS: dict[str, str] = {c: m.label for c, m in METRIC_REGISTRY.items() if c not in
+                                 ("tp", "fp", "fn", "tn")}  # fmt: skip
+
+
+def metric_label(column: str) -> str:
+    """The display name of a metric with its unit (``"HD95 (mm)"``); unknown: the column."""
+    return METRIC_LABELS.get(column, column)
+
+
+def better_direction(metric: str) -> Literal["higher", "lower"] | None:
+    """Which way a metric is better: ``"higher"``, ``"lower"``, or ``None`` (no direction).
+
+    Args:
+        metric: metric column name.
+    """
+    known = METRIC_REGISTRY.get(metric)
+    return known.better if known else None
+
 
 EmptyConvention = Literal["one", "nan"]
 HD95Aggregation = Literal["pooled", "max"]

@@ -22,7 +22,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -30,7 +29,7 @@ from lesionres import __version__
 from lesionres.data.io import save_volume
 from lesionres.data.split import write_json
 from lesionres.errors import LesionresError
-from lesionres.metrics import METRIC_COLUMNS, SURFACE_DEFINITION
+from lesionres.metrics import METRIC_COLUMNS, METRIC_REGISTRY, SUMMARY_METRICS, SURFACE_DEFINITION
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -39,7 +38,6 @@ __all__ = [
     "read_rows",
     "record_settings",
     "settings_path",
-    "summarize_rows",
     "write_rows",
 ]
 
@@ -57,14 +55,15 @@ RESULT_COLUMNS = (
     "model",
     "threshold",
     *METRIC_COLUMNS,
+    # the scan's files, so the analysis finds them (overlays) without guessing from names
+    "image_path",
+    "mask_path",
     # registration to MNI (--data.register mni, external cohorts): lesionres.registration
     "registration_ncc",
     "registration_brain_overlap",
     "error",
 )
-SUMMARY_METRICS = ("dice", "precision", "recall", "hd95_mm", "lesion_f1", "abs_volume_diff_ml")
-_SHORT = {"dice": "dice", "precision": "precision", "recall": "recall", "hd95_mm": "HD95 mm",
-          "lesion_f1": "lesion F1", "abs_volume_diff_ml": "|dV| ml"}  # fmt: skip
+_SHORT = {m: METRIC_REGISTRY[m].short or m for m in SUMMARY_METRICS}
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -182,25 +181,6 @@ def _format(value) -> str:
     return "" if value is None else str(value)
 
 
-def summarize_rows(rows: list[dict], metrics=SUMMARY_METRICS) -> list[dict]:
-    """Per condition: n scans, failures, and mean, sd and median of the main metrics."""
-    summary = []
-    for condition in dict.fromkeys(row["condition"] for row in rows):
-        chosen = [r for r in rows if r["condition"] == condition]
-        ok = [r for r in chosen if not r.get("error")]
-        entry = {"condition": condition, "n": len(ok), "failed": len(chosen) - len(ok)}
-        for metric in metrics:
-            values = np.array([float(r[metric]) for r in ok if r.get(metric) not in ("", None)])
-            values = values[np.isfinite(values)]
-            entry[metric] = (
-                (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0, np.median(values))
-                if len(values)
-                else (math.nan, math.nan, math.nan)
-            )
-        summary.append(entry)
-    return summary
-
-
 class ResultsWriter(pl.Callback):
     """Writes ``results.csv`` during ``test`` (and optionally the predicted masks).
 
@@ -271,7 +251,7 @@ class ResultsWriter(pl.Callback):
     ) -> None:
         if not outputs:
             return
-        row = {**outputs["row"], "model": self.model}
+        row = {**outputs["row"], **_scan_paths(batch), "model": self.model}
         if "prediction" in outputs and (self.save_predictions or self.save_probabilities):
             folder = self._target.parent / "predictions" / row["condition"]
             affine = outputs["item"]["affine"]
@@ -302,9 +282,8 @@ class ResultsWriter(pl.Callback):
         for part in parts:
             rows += read_rows(part)
         order = {name: i for i, name in enumerate(getattr(trainer.datamodule, "test_names", []))}
-        unique = {
-            (r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows
-        }  # DDP repeats
+        # DDP pads its last batches with repeated scans: one row per (model, scan, condition)
+        unique = {(r.get("model", ""), r["subject_id"], r["condition"]): r for r in rows}
         rows = sorted(
             unique.values(),
             key=lambda r: (
@@ -320,8 +299,13 @@ class ResultsWriter(pl.Callback):
         self._report(trainer, [r for r in rows if r.get("model", "") == self.model])
 
     def _report(self, trainer: pl.Trainer, rows: list[dict]) -> None:
-        summary = summarize_rows(rows)
-        width = max([len("condition"), *(len(e["condition"]) for e in summary)]) + 2
+        import pandas as pd  # the analysis side summarises: one summary for test and analyze
+
+        from lesionres.analysis.describe import coverage_notes, summarize
+
+        summary = summarize(pd.DataFrame(rows), SUMMARY_METRICS) if rows else pd.DataFrame()
+        conditions = list(dict.fromkeys(summary["condition"])) if len(summary) else []
+        width = max([len("condition"), *(len(c) for c in conditions)]) + 2
         print(
             f"\nResults: {self._target} ({len(rows)} rows"
             f"{f', model {self.model}' if self.model else ''})"
@@ -330,30 +314,33 @@ class ResultsWriter(pl.Callback):
             f"{'condition':<{width}}{'n':>4}{'fail':>5}"
             + "".join(f"{_SHORT[m]:>15}" for m in SUMMARY_METRICS)
         )
-        for entry in summary:
-            cells = "".join(
-                f"{f'{mean:.3f}±{sd:.3f}':>15}"
-                for mean, sd, _ in (entry[m] for m in SUMMARY_METRICS)
-            )
-            print(f"{entry['condition']:<{width}}{entry['n']:>4}{entry['failed']:>5}{cells}")
+        for condition in conditions:
+            cells = summary[summary["condition"] == condition].set_index("metric")
+            first = cells.iloc[0]
+            scored = int(first["n"] + first["n_missing"])
+            text = ""
+            for metric in SUMMARY_METRICS:
+                mean, sd = cells.loc[metric, "mean"], cells.loc[metric, "std"]
+                sd = 0.0 if cells.loc[metric, "n"] == 1 else sd  # one scan: no spread
+                text += f"{f'{mean:.3f}±{sd:.3f}':>15}"
+            print(f"{condition:<{width}}{scored:>4}{int(first['n_failed']):>5}{text}")
         print(
             "cells: mean±sd over the scans where the metric is defined (medians: `analyze`); "
             "failed rows carry their error in the table"
         )
-        if rows:  # a mean over fewer scans (HD95 of an empty prediction) says so, and why
-            import pandas as pd  # the analysis side, only for this note
-
-            from lesionres.analysis.stats import coverage_notes, summarize
-
-            for line in coverage_notes(summarize(pd.DataFrame(rows), SUMMARY_METRICS), _SHORT):
-                print(f"  {line}")
+        # a mean over fewer scans (HD95 of an empty prediction) says so, and why
+        for line in coverage_notes(summary, _SHORT) if len(summary) else []:
+            print(f"  {line}")
         logger = trainer.logger
         if isinstance(logger, TensorBoardLogger):
-            for entry in summary:
-                for metric in SUMMARY_METRICS:
-                    mean = entry[metric][0]
-                    if math.isfinite(mean):
-                        logger.experiment.add_scalar(
-                            f"test/{entry['condition']}/{metric}_mean", mean, 0
-                        )
+            for r in summary.itertuples(index=False):
+                if math.isfinite(r.mean):
+                    logger.experiment.add_scalar(f"test/{r.condition}/{r.metric}_mean", r.mean, 0)
             logger.experiment.flush()
+
+
+def _scan_paths(item: dict) -> dict:
+    """The image and mask files of a test item's scan (empty for another tool's masks)."""
+    record = item.get("record") if isinstance(item, dict) else None
+    image, mask = getattr(record, "image", None), getattr(record, "mask", None)
+    return {"image_path": str(image) if image else "", "mask_path": str(mask) if mask else ""}

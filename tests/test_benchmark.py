@@ -26,8 +26,10 @@ from lesionres.errors import LesionresError
 from lesionres.results import read_rows
 
 CONDITIONS = "[{method: original}, {method: linear, factor: [2]}, {method: crude, factor: [2]}]"
-SWEEP = "[{method: original}, {method: linear, factor: [2]}, {method: linear, factor: [3]}, " \
-    "{method: crude, factor: [2]}]"  # linear at two factors: a resolution curve
+SWEEP = (
+    "[{method: original}, {method: linear, factor: [2]}, {method: linear, factor: [3]}, "
+    "{method: crude, factor: [2]}]"
+)  # linear at two factors: a resolution curve
 PYTHON = shlex.quote(sys.executable)
 
 # thresholds every image of {input} into {output}; fails on conditions named fail*;

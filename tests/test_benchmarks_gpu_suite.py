@@ -39,10 +39,16 @@ def _gpu_records(device_name: str = "NVIDIA H200", ours_bf16: float = 50.0) -> l
         _record("train_step_ours_fp32", 90.0, ratio_vs_baseline=2.2),
         _record("train_step_ours_bf16", ours_bf16, ratio_vs_baseline=215.0 / ours_bf16),
         _record("train_step_ours_bf16_compile", None, error="RuntimeError: no compiler"),
-        _record("loader_speedup", 3.0, workers=0, lesionres_volumes_per_s=6,
-                torchio_volumes_per_s=2),
-        _record("loader_speedup", 12.0, workers=15, lesionres_volumes_per_s=140,
-                torchio_volumes_per_s=11.5),
+        _record(
+            "loader_speedup", 3.0, workers=0, lesionres_volumes_per_s=6, torchio_volumes_per_s=2
+        ),
+        _record(
+            "loader_speedup",
+            12.0,
+            workers=15,
+            lesionres_volumes_per_s=140,
+            torchio_volumes_per_s=11.5,
+        ),
         _record("data_wait_share", 0.01),
         _record("projected_study", 25.0, source="fit"),
         _record("projected_study_with_validation", 31.0, source="fit"),
@@ -134,9 +140,20 @@ def test_quick_run_records_every_part(tmp_path):
     env = {**os.environ, "PYTHONPATH": path}
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "gpu_suite.py"), "--quick", "--device", "cpu",
-         "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            str(BENCHMARKS / "gpu_suite.py"),
+            "--quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in (out / "gpu_suite.jsonl").read_text().splitlines()]
@@ -186,7 +203,10 @@ def test_quick_run_records_every_part(tmp_path):
 def test_scripts_still_answer_help(script):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--help"], env=env, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, str(BENCHMARKS / script), "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0 and "usage:" in done.stdout

@@ -206,8 +206,11 @@ def test_train_dataset_whole_volumes(tmp_path):
 def test_train_dataset_patches_have_the_patch_shape(tmp_path):
     records = [_record(tmp_path / "data", f"sub-r001s00{i}", seed=i) for i in (1, 2)]
     dataset = TrainDataset(
-        records, PreprocessedCache(tmp_path / "cache", GRID), patch_size=(8, 12, 4),
-        samples_per_volume=3, lesion_fraction=0.0,
+        records,
+        PreprocessedCache(tmp_path / "cache", GRID),
+        patch_size=(8, 12, 4),
+        samples_per_volume=3,
+        lesion_fraction=0.0,
     )
     assert len(dataset) == 6
     torch.manual_seed(0)
@@ -220,7 +223,10 @@ def test_train_dataset_patches_have_the_patch_shape(tmp_path):
 def test_lesion_centred_patches_always_hold_lesion(tmp_path):
     records = [_record(tmp_path / "data", f"sub-r001s00{i}", seed=i) for i in (1, 2)]
     dataset = TrainDataset(
-        records, PreprocessedCache(None, GRID), patch_size=(8, 8, 8), samples_per_volume=4,
+        records,
+        PreprocessedCache(None, GRID),
+        patch_size=(8, 8, 8),
+        samples_per_volume=4,
         lesion_fraction=1.0,
     )
     torch.manual_seed(0)
@@ -238,8 +244,11 @@ def test_train_dataset_patch_larger_than_volume_is_clipped(tmp_path):
 def test_lesion_fraction_one_centres_patches_on_lesions(tmp_path):
     records = [_record(tmp_path / "data", f"sub-r001s00{i}", seed=i) for i in (1, 2)]
     dataset = TrainDataset(
-        records, PreprocessedCache(tmp_path / "cache", GRID), patch_size=(4, 4, 4),
-        samples_per_volume=10, lesion_fraction=1.0,
+        records,
+        PreprocessedCache(tmp_path / "cache", GRID),
+        patch_size=(4, 4, 4),
+        samples_per_volume=10,
+        lesion_fraction=1.0,
     )
     torch.manual_seed(0)
     lesion_voxels = [float(dataset[i]["mask"].sum()) for i in range(len(dataset))]

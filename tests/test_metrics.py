@@ -49,7 +49,8 @@ def reference_distances(pred: np.ndarray, gt: np.ndarray, spacing) -> np.ndarray
 def flood_fill_components(mask: np.ndarray, connectivity: int) -> list[set[tuple[int, ...]]]:
     """Connected components as sets of voxel indices, by breadth-first search."""
     offsets = [
-        o for o in product((-1, 0, 1), repeat=3)
+        o
+        for o in product((-1, 0, 1), repeat=3)
         if o != (0, 0, 0) and sum(map(abs, o)) <= {6: 1, 18: 2, 26: 3}[connectivity]
     ]
     seen: set[tuple[int, ...]] = set()
@@ -175,8 +176,15 @@ def test_columns_order_and_types():
     assert tuple(row) == METRIC_COLUMNS
     for key in ("tp", "fp", "fn", "tn", "gt_lesions", "pred_lesions", "abs_lesion_count_diff"):
         assert type(row[key]) is int, key
-    for key in set(METRIC_COLUMNS) - {"tp", "fp", "fn", "tn", "gt_lesions", "pred_lesions",
-                                      "abs_lesion_count_diff"}:
+    for key in set(METRIC_COLUMNS) - {
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+        "gt_lesions",
+        "pred_lesions",
+        "abs_lesion_count_diff",
+    }:
         assert type(row[key]) is float, key
     assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == pred.size
 
@@ -207,7 +215,8 @@ def test_dice_agrees_with_monai(seed):
     torch = pytest.importorskip("torch")
     pred, gt = random_masks(seed + 10)
     expected = monai_metrics.compute_dice(
-        torch.from_numpy(pred[None, None]).float(), torch.from_numpy(gt[None, None]).float(),
+        torch.from_numpy(pred[None, None]).float(),
+        torch.from_numpy(gt[None, None]).float(),
         include_background=True,
     )
     assert score_masks(pred, gt, ANISOTROPIC)["dice"] == pytest.approx(float(expected), abs=1e-6)
@@ -315,23 +324,48 @@ NAN = math.nan
 EMPTY_CASES = {
     # case: {column: (value with empty="one", value with empty="nan")}
     "both": {
-        "dice": (1.0, NAN), "jaccard": (1.0, NAN), "precision": (1.0, NAN),
-        "recall": (1.0, NAN), "lesion_f1": (1.0, NAN), "lesions_detected_frac": (1.0, NAN),
-        "hd95_mm": (0.0, NAN), "assd_mm": (0.0, NAN), "rel_volume_diff": (NAN, NAN),
-        "specificity": (1.0, 1.0), "accuracy": (1.0, 1.0), "abs_volume_diff_ml": (0.0, 0.0),
-        "gt_lesions": (0, 0), "pred_lesions": (0, 0), "pred_lesion_pct": (0.0, 0.0),
+        "dice": (1.0, NAN),
+        "jaccard": (1.0, NAN),
+        "precision": (1.0, NAN),
+        "recall": (1.0, NAN),
+        "lesion_f1": (1.0, NAN),
+        "lesions_detected_frac": (1.0, NAN),
+        "hd95_mm": (0.0, NAN),
+        "assd_mm": (0.0, NAN),
+        "rel_volume_diff": (NAN, NAN),
+        "specificity": (1.0, 1.0),
+        "accuracy": (1.0, 1.0),
+        "abs_volume_diff_ml": (0.0, 0.0),
+        "gt_lesions": (0, 0),
+        "pred_lesions": (0, 0),
+        "pred_lesion_pct": (0.0, 0.0),
     },
     "pred": {  # nothing predicted, a lesion in the ground truth
-        "dice": (0.0, 0.0), "jaccard": (0.0, 0.0), "precision": (0.0, NAN),
-        "recall": (0.0, 0.0), "lesion_f1": (0.0, 0.0), "lesions_detected_frac": (0.0, 0.0),
-        "hd95_mm": (NAN, NAN), "assd_mm": (NAN, NAN), "rel_volume_diff": (-1.0, -1.0),
-        "gt_lesions": (1, 1), "pred_lesions": (0, 0), "abs_lesion_count_diff": (1, 1),
+        "dice": (0.0, 0.0),
+        "jaccard": (0.0, 0.0),
+        "precision": (0.0, NAN),
+        "recall": (0.0, 0.0),
+        "lesion_f1": (0.0, 0.0),
+        "lesions_detected_frac": (0.0, 0.0),
+        "hd95_mm": (NAN, NAN),
+        "assd_mm": (NAN, NAN),
+        "rel_volume_diff": (-1.0, -1.0),
+        "gt_lesions": (1, 1),
+        "pred_lesions": (0, 0),
+        "abs_lesion_count_diff": (1, 1),
     },
     "gt": {  # a false alarm on a lesion-free scan
-        "dice": (0.0, 0.0), "jaccard": (0.0, 0.0), "precision": (0.0, 0.0),
-        "recall": (0.0, NAN), "lesion_f1": (0.0, 0.0), "lesions_detected_frac": (0.0, NAN),
-        "hd95_mm": (NAN, NAN), "assd_mm": (NAN, NAN), "rel_volume_diff": (NAN, NAN),
-        "gt_lesions": (0, 0), "pred_lesions": (1, 1),
+        "dice": (0.0, 0.0),
+        "jaccard": (0.0, 0.0),
+        "precision": (0.0, 0.0),
+        "recall": (0.0, NAN),
+        "lesion_f1": (0.0, 0.0),
+        "lesions_detected_frac": (0.0, NAN),
+        "hd95_mm": (NAN, NAN),
+        "assd_mm": (NAN, NAN),
+        "rel_volume_diff": (NAN, NAN),
+        "gt_lesions": (0, 0),
+        "pred_lesions": (1, 1),
     },
 }
 
@@ -395,8 +429,12 @@ def test_shape_mismatch_names_both_shapes():
     ],
 )
 def test_bad_arguments(kwargs, message):
-    arguments = {"pred": np.zeros((4, 4, 4), bool), "gt": np.zeros((4, 4, 4), bool),
-                 "spacing": (1, 1, 1), **kwargs}
+    arguments = {
+        "pred": np.zeros((4, 4, 4), bool),
+        "gt": np.zeros((4, 4, 4), bool),
+        "spacing": (1, 1, 1),
+        **kwargs,
+    }
     if arguments["pred"].ndim == 4:
         arguments["gt"] = arguments["pred"]
     pred, gt, spacing = arguments.pop("pred"), arguments.pop("gt"), arguments.pop("spacing")
@@ -407,3 +445,28 @@ def test_bad_arguments(kwargs, message):
 def test_importing_metrics_does_not_import_torch():
     code = "import sys, lesionres.metrics; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_registry_every_table_and_figure_reads():
+    """Every list of metric names, label and direction comes from metrics.METRIC_REGISTRY."""
+    from lesionres import analysis, results
+    from lesionres.analysis import figures
+
+    registry = metrics.METRIC_REGISTRY
+    assert metrics.METRIC_COLUMNS == tuple(registry)
+    assert set(analysis.METRICS) == {c for c, m in registry.items() if m.kind != "confusion"}
+    for selection in (metrics.SUMMARY_METRICS, metrics.REPORT_METRICS, metrics.BAR_METRICS,
+                      metrics.DISTRIBUTION_METRICS):  # fmt: skip
+        assert set(selection) <= set(analysis.METRICS)
+    assert set(metrics.METRIC_COLUMNS) <= set(results.RESULT_COLUMNS)
+    assert figures.BAR_METRICS is metrics.BAR_METRICS
+    for column, m in registry.items():
+        assert m.column == column and m.defined
+        assert analysis.better_direction(column) == m.better
+        assert m.unit in ("", "mm", "ml", "%", "voxels", "lesions")
+        if m.unit in ("mm", "ml", "%"):
+            assert m.label.endswith(f"({m.unit})"), column
+    assert metrics.metric_label("hd95_mm") == "HD95 (mm)"
+    assert metrics.metric_label("unknown") == "unknown"
+    # the direction is the registry's: margins on a metric without one are refused
+    assert metrics.better_direction("rel_volume_diff") is None

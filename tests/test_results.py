@@ -22,3 +22,16 @@ def test_printed_summary_says_over_how_many_scans_a_mean_runs(capsys):
     writer._report(SimpleNamespace(logger=None), rows)
     out = capsys.readouterr().out
     assert "mean over 7 of 9 scans; 2 undefined (empty prediction)" in out
+
+
+def test_rows_carry_the_scan_image_and_mask_paths():
+    from lesionres.results import RESULT_COLUMNS, _scan_paths
+
+    assert {"image_path", "mask_path"} <= set(RESULT_COLUMNS)
+    record = SimpleNamespace(image="data/sub-1_T1w.nii.gz", mask="data/sub-1_mask.nii.gz")
+    assert _scan_paths({"record": record}) == {
+        "image_path": "data/sub-1_T1w.nii.gz",
+        "mask_path": "data/sub-1_mask.nii.gz",
+    }
+    assert _scan_paths({"record": SimpleNamespace(image="x.nii", mask=None)})["mask_path"] == ""
+    assert _scan_paths({}) == {"image_path": "", "mask_path": ""}

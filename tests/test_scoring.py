@@ -14,8 +14,7 @@ import pytest
 from fakes import affine_for, make_atlas_tree, make_folder_tree, write_volume
 from scipy import ndimage
 
-from lesionres.analysis import compare_models
-from lesionres.analysis.report import load_results
+from lesionres.analysis import compare_models, load_results
 from lesionres.cli import main
 from lesionres.results import read_rows
 

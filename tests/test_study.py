@@ -38,8 +38,19 @@ def test_study_writes_checkpoints_results_and_report_then_resumes(atlas_run, cap
 def test_study_compares_models_trained_with_and_without_resolution_augmentation(atlas_run):
     config, tmp = atlas_run
     out = tmp / "models"
-    main(["study", "--out", str(out), "--models", "none,synthseg", "--config", str(config),
-          "--data.condition_preset", "none"])
+    main(
+        [
+            "study",
+            "--out",
+            str(out),
+            "--models",
+            "none,synthseg",
+            "--config",
+            str(config),
+            "--data.condition_preset",
+            "none",
+        ]
+    )
     assert (out / "fit-none" / "done").exists() and (out / "fit-synthseg" / "done").exists()
     saved = (out / "fit-synthseg" / "config.yaml").read_text()
     assert "resolution_augmentation: synthseg" in saved
