@@ -31,10 +31,12 @@ def synth(
 ) -> int:
     """Write a deterministic synthetic stroke dataset built from the MNI152 template.
 
-    Nothing is downloaded: DIR/ATLAS_2 in the ATLAS v2.0 layout, DIR/ISLES22 in the ISLES 2022
-    layout (T1-like contrast on low-resolution oblique grids, named _dwi for the layout only) and
-    DIR/synthetic.json. The defaults are those of the default run (default.yaml), so that `fit`
-    uses the dataset as it is.
+    Nothing is downloaded: DIR/ATLAS_2 in the ATLAS v2.0 layout (T1-like), DIR/ISLES22 in the
+    ISLES 2022 layout (DWI-like and FLAIR-like images on low-resolution oblique grids) and
+    DIR/synthetic.json (every subject's parameters). Subjects vary in anatomy (deformation, head
+    size and pose, atrophy, skull or not), contrast, bias and noise, so a model learns what a
+    lesion looks like; `python -m lesionres.data.synthetic_figure PNG` draws some. The defaults
+    are those of the default run (default.yaml), so that `fit` uses the dataset as it is.
 
     Args:
         out: Dataset folder to create.
@@ -56,11 +58,11 @@ def synth(
     generate_synthetic(
         out, n=n, n_isles=n_isles, seed=seed, spacing=spacing, progress=not quiet, overwrite=force
     )
-    print(f"wrote {n} ATLAS-like subjects at {spacing:g} mm to {out / 'ATLAS_2'}")
+    print(f"wrote {n} ATLAS-like subjects (T1-like) at {spacing:g} mm to {out / 'ATLAS_2'}")
     if n_isles:
         print(
-            f"wrote {n_isles} ISLES-like subjects (T1-like contrast on 2 mm and 1x1x5 mm "
-            f"oblique grids, named _dwi for the layout only) to {out / 'ISLES22'}"
+            f"wrote {n_isles} ISLES-like subjects (DWI-like and FLAIR-like images on 2 mm and "
+            f"1x1x5 mm oblique grids) to {out / 'ISLES22'}"
         )
     print(f"manifest: {out / MANIFEST}")
     print(f"train on it: python -m lesionres fit --data.dataset synthetic --data.root {out}")

@@ -44,6 +44,7 @@ from lesionres.data.split import (
     load_or_make_split,
     write_json,
 )
+from lesionres.data.synthetic import GENERATOR_VERSION as SYNTHETIC_VERSION
 from lesionres.errors import LesionresError
 from lesionres.registration import RegisterKind
 
@@ -51,6 +52,7 @@ __all__ = ["LesionDataModule", "checkpoint_grid", "upgrade_checkpoint"]
 
 LEGACY_GRID_KEY = "model_grid"  # where checkpoints kept the grid before the data module did
 CHECKED_STAGES = ("fit", "test")  # the stages whose data `setup` checks (as the CLI did)
+_GENERATE_KEYS = ("n", "n_isles", "seed", "spacing")  # generate_synthetic's share of the settings
 
 
 def _first_item(batch: list[dict]) -> dict:
@@ -201,7 +203,8 @@ class LesionDataModule(pl.LightningDataModule):
         """Generate the synthetic dataset on first use, or anew when its settings changed.
 
         Nothing is downloaded. A dataset written with another size, seed or spacing (e.g. by an
-        older default) is replaced with its split, so a run never silently uses other data.
+        older default) or by another version of the generator is replaced with its split, so a
+        run never silently uses other data.
         """
         if self.hparams.dataset != "synthetic":
             return
@@ -212,6 +215,7 @@ class LesionDataModule(pl.LightningDataModule):
             "n_isles": self.hparams.synthetic_isles_subjects,
             "seed": self.hparams.seed,
             "spacing": float(self.hparams.synthetic_spacing),
+            "generator_version": SYNTHETIC_VERSION,  # an older generator's images are stale
         }
         manifest = self.root / "synthetic.json"
         if manifest.exists():
@@ -225,7 +229,7 @@ class LesionDataModule(pl.LightningDataModule):
             shutil.rmtree(self.root / "splits", ignore_errors=True)  # its split is stale too
         from lesionres.data.synthetic import generate_synthetic
 
-        generate_synthetic(self.root, **wanted)
+        generate_synthetic(self.root, **{k: v for k, v in wanted.items() if k in _GENERATE_KEYS})
 
     def setup(self, stage: str | None = None) -> None:
         """Check the data (``fit``, ``test``), find subjects, freeze the split, decide the model

@@ -537,14 +537,16 @@ def describe_scans(kind: str, modality: str = "", synthetic: bool = False) -> di
     Args:
         kind: Layout: ``atlas``, ``isles22``, ``folder`` or ``synthetic``.
         modality: The ISLES modality read, or a folder's declared modality.
-        synthetic: Built-in synthetic images (T1-like whatever layout they are written in).
+        synthetic: Built-in synthetic images (T1-like in the ATLAS layout; DWI-, FLAIR-like in
+            the ISLES 2022 layout, as the modality read).
 
     Returns:
         ``{"modality": ..., "space": ...}`` for :class:`SubjectRecord`.
     """
     if synthetic or kind == "synthetic":
-        space = "MNI152NLin2009aSym" if kind in ("atlas", "synthetic") else "scanner-like"
-        return {"modality": "T1w-like (synthetic)", "space": space}
+        if kind in ("atlas", "synthetic"):
+            return {"modality": "T1w-like (synthetic)", "space": "MNI152NLin2009aSym"}
+        return {"modality": f"{modality or 'dwi'}-like (synthetic)", "space": "scanner-like"}
     if kind == "atlas":
         return {"modality": "T1w", "space": "MNI152NLin2009aSym"}
     if kind == "isles22":

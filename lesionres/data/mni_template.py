@@ -5,6 +5,13 @@ and white matter maps the tissue that lesions are confined to and the places the
 (:func:`load_template`). A target spacing ``s > 1`` mm along an axis is a physical acquisition:
 the 1 mm template is first blurred with a Gaussian of ``sigma = 0.75 * s`` mm along that axis
 (SynthSeg's slice profile; :func:`blurred_template`, cached per spacing).
+
+The synthetic subjects are drawn from tissue maps, not from the T1 itself
+(:func:`load_tissue_maps`): nilearn's grey and white matter probabilities, a CSF map derived
+from them (the intracranial region, ``T1 > 30`` with its holes filled, minus grey and white
+matter: ventricles and sulci), a map of the sulcal CSF's neighbourhood (where cortex gives way
+to CSF with atrophy), and the signed distance (mm) to the intracranial surface, from which each
+subject gets its own extra-axial CSF, skull and scalp.
 """
 
 from __future__ import annotations
@@ -26,11 +33,15 @@ __all__ = [
     "BRAIN_CENTRE",
     "CSF_LEVEL",
     "TEMPLATE_NAME",
+    "TISSUE_CHANNELS",
     "WM_LEVEL",
     "Template",
+    "TissueMaps",
     "acquisition_sigma",
     "blurred_template",
+    "blurred_tissue_maps",
     "load_template",
+    "load_tissue_maps",
     "template_file",
 ]
 
@@ -38,6 +49,8 @@ TEMPLATE_NAME = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
 BRAIN_CENTRE = np.array([0.0, -18.0, 22.0])  # centre of the template grid (MNI mm)
 WM_LEVEL = 222.0  # template T1 intensities (0-255): white matter ~222, grey ~167, CSF ~66
 CSF_LEVEL = 66.0
+TISSUE_CHANNELS = ("gm", "wm", "csf", "sulcal", "distance")  # channels of TissueMaps.maps
+_DISTANCE_RANGE_MM = (-10.0, 40.0)  # the signed distance is clipped (only its edge matters)
 
 
 @dataclass(frozen=True)
@@ -123,3 +136,76 @@ def blurred_template(blur_mm: tuple[float, float, float]) -> tuple[torch.Tensor,
         t1 = ndimage.gaussian_filter(t1, blur_mm, truncate=3.0)
         tissue = ndimage.gaussian_filter(tissue, blur_mm, truncate=3.0)
     return torch.from_numpy(t1)[None, None], torch.from_numpy(tissue)[None, None]
+
+
+@dataclass(frozen=True)
+class TissueMaps:
+    """What synthetic anatomy is drawn from (1 mm template grid).
+
+    Attributes:
+        maps: (C, I, J, K) float32, the :data:`TISSUE_CHANNELS`: grey matter, white matter and
+            CSF probabilities (0-1, summing to about 1 inside the intracranial region), the
+            sulcal neighbourhood (0-1: cortex next to sulcal or surface CSF) and the signed
+            distance to the intracranial surface (mm, negative inside, clipped to -10..40).
+        ventricles: Per side (-1 left, +1 right): centre (3,) and covariance (3, 3), MNI mm,
+            of the lateral ventricle (where atrophy and ex-vacuo dilation act).
+        ventricle_box: (low, high) MNI mm corners of the box that holds both lateral ventricles.
+    """
+
+    maps: np.ndarray
+    ventricles: dict[int, tuple[np.ndarray, np.ndarray]]
+    ventricle_box: tuple[np.ndarray, np.ndarray]
+
+
+def _world(shape: tuple[int, ...], affine: np.ndarray) -> list[np.ndarray]:
+    """World coordinate (mm) of each axis index (the template grid is axis-aligned)."""
+    return [affine[a, a] * np.arange(n) + affine[a, 3] for a, n in enumerate(shape)]
+
+
+@lru_cache(maxsize=1)
+def load_tissue_maps() -> TissueMaps:
+    """Derive the tissue maps once (about 3 s): CSF, sulcal neighbourhood, surface distance."""
+    template = load_template()
+    gm = np.asarray(nib.load(str(template_file("gm"))).dataobj, dtype=np.float32) / 255.0
+    wm = np.asarray(nib.load(str(template_file("wm"))).dataobj, dtype=np.float32) / 255.0
+    inside = ndimage.binary_fill_holes(template.t1 > 30)
+    # soft intracranial region (a partial-volume edge), minus tissue: ventricles and sulci
+    region = ndimage.gaussian_filter(inside.astype(np.float32), 0.7)
+    gm *= region
+    wm *= region
+    csf = np.clip(region - gm - wm, 0.0, 1.0)
+
+    x, y, z = _world(template.t1.shape, template.affine)
+    low, high = np.array([-30.0, -50.0, -5.0]), np.array([30.0, 30.0, 35.0])
+    box = tuple(
+        slice(int(np.searchsorted(c, lo)), int(np.searchsorted(c, hi)))
+        for c, lo, hi in zip((x, y, z), low, high, strict=True)
+    )
+    deep = np.zeros(inside.shape, dtype=bool)
+    deep[box] = csf[box] > 0.5
+    ventricles = {}
+    for side in (-1, 1):
+        # the largest deep CSF component of each hemisphere: that lateral ventricle
+        labels, count = ndimage.label(deep & ((x * side) > 1.0)[:, None, None])
+        sizes = ndimage.sum_labels(labels > 0, labels, index=np.arange(1, count + 1))
+        part = labels == int(np.argmax(sizes)) + 1
+        ijk = np.argwhere(part)
+        points = np.stack([x[ijk[:, 0]], y[ijk[:, 1]], z[ijk[:, 2]]], axis=1)
+        ventricles[side] = (points.mean(axis=0), np.cov(points.T))
+
+    outer = csf * ~deep  # sulcal and surface CSF
+    distance = ndimage.distance_transform_edt(~inside) - ndimage.distance_transform_edt(inside)
+    surface = (distance > -2.0).astype(np.float32) * inside
+    sulcal = np.clip(2.5 * ndimage.gaussian_filter(outer + surface, 1.5), 0.0, 1.0)
+    distance = np.clip(distance, *_DISTANCE_RANGE_MM).astype(np.float32)
+    maps = np.stack([gm, wm, csf, sulcal.astype(np.float32), distance])
+    return TissueMaps(np.ascontiguousarray(maps, dtype=np.float32), ventricles, (low, high))
+
+
+@lru_cache(maxsize=3)
+def blurred_tissue_maps(blur_mm: tuple[float, float, float]) -> torch.Tensor:
+    """:attr:`TissueMaps.maps` blurred by ``blur_mm`` (1 mm voxels), as a (1, C, I, J, K) tensor."""
+    maps = load_tissue_maps().maps
+    if any(s > 0 for s in blur_mm):
+        maps = np.stack([ndimage.gaussian_filter(m, blur_mm, truncate=3.0) for m in maps])
+    return torch.from_numpy(maps)[None]

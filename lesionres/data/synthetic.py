@@ -1,60 +1,62 @@
 """Deterministic synthetic stroke data: an ATLAS-like and an ISLES-like set from the MNI template.
 
-The built-in dataset lets ``python -m lesionres fit`` run with nothing to download. Anatomy is
-the MNI152 2009a symmetric template shipped with nilearn (197x233x189 at 1 mm, the ATLAS v2.0
-grid); every subject is that template under
+The built-in dataset lets ``python -m lesionres fit`` run with nothing to download, and is what
+a model first learns from, so it is domain-randomised after SynthSeg (Billot et al. 2023) and
+SynthStroke (Chalcroft et al. 2025): a model must learn what a lesion looks like, not "anything
+unlike the template is lesion". Every subject is drawn from the tissue maps of the MNI152 2009a
+symmetric template shipped with nilearn (grey and white matter; CSF, surface distance derived)
+with its own
 
-- a smooth random deformation (cubic B-spline displacement, ~1.5-2 mm rms per axis, up to ~7 mm),
-- a chronic-stroke lesion (below),
-- a multiplicative bias field (about +-10-20 %), a gamma (contrast) change, a global intensity
-  scale, and Rician noise — partly per subject, partly per cohort ("site"), as ATLAS pools
-  33 cohorts.
+- head: pose after registration (size 0.9-1.1, rotations up to 5 degrees, shifts up to 3 mm),
+  a smooth random deformation (cubic B-spline, ~1.5-2 mm rms per axis, up to ~7 mm), atrophy
+  (ventricles magnified, sulci widened, more extra-axial CSF), ex-vacuo dilation of the
+  ventricle next to a large lesion, and in half of the subjects skull and scalp (so unstripped
+  heads are in distribution);
+- image: random tissue intensities (a Gaussian per tissue) in the set's contrast ordering,
+  partial-volume mixing at every tissue border, a smooth multiplicative bias field (about
+  +-10-25 %), a global scale and Rician noise, partly per cohort ("site"), as ATLAS pools
+  33 cohorts;
+- lesion: ATLAS v2.0 sizes, counts and places (:mod:`lesionres.data.synthetic_specs`), an
+  irregular outline (thresholded smooth noise around a union of ellipsoids), lacunar,
+  subcortical, cortico-subcortical or infratentorial, confined to grey and white matter, with
+  a heterogeneous intensity: a CSF-like cavity inside a gliotic rim on T1 (chronic), a bright
+  core on DWI and FLAIR (acute).
 
-**Lesions** are defined analytically in world (MNI, mm) coordinates, so the same subject renders
-on any grid. A lesion is one dominant component plus satellites; a component is a union of
-ellipsoids whose radius is modulated by low-order ripples (irregular outline). Hypointense like
-chronic stroke on T1 (encephalomalacia: towards CSF intensity, darker than grey matter), with a
-partial-volume edge: the lesion fraction of a voxel is the Gaussian-smoothed indicator
-``0.5 * erfc(d / (sqrt(2) * sigma))`` of the approximate signed distance ``d`` (mm) to the
-boundary, ``sigma`` combining a 0.6 mm intrinsic edge with the acquisition blur along the
-boundary normal. The fraction is confined to brain tissue (grey + white matter probability of
-the template), and the binary mask is ``fraction >= 0.5`` on the written grid. Sizes and places
-follow ATLAS v2.0 (Liew et al. 2022): total volume ``log10(mm^3) ~ N(3.76, 0.93)`` clipped to
-[10 mm^3, 500 ml]; one component in 47 % of subjects, median 2, up to 10; dominant lesion in
-the left hemisphere 53 %, right 39 %, brainstem/cerebellum 8 %; supratentorial ones 65 %
-subcortical (white matter, basal ganglia, thalamus) and 35 % cortical (grey-matter ribbon of
-the lateral, MCA-like territory). Satellites lie near the dominant lesion, at least 10 mm^3
-each; small ones vanish at coarse spacings, as they do in real low-resolution scans.
+The ranges of every parameter are in :mod:`lesionres.data.synthetic_specs`; each subject's
+values are recorded in ``synthetic.json`` (``parameters``; the deformation and bias
+coefficients are named by their random stream). ``python -m lesionres.data.synthetic_figure
+PATH`` draws a few subjects next to the template (``docs/synthetic_subjects.png``).
 
 **Grids and acquisition.** Everything is sampled directly on the target grid (trilinear
-sampling of the template at the deformed world coordinates of each voxel centre), never
+sampling of the tissue maps at the mapped template point of each voxel centre), never
 rendered at 1 mm and downsampled. A target spacing ``s > 1`` mm along an axis is a physical
-acquisition: the 1 mm template is first blurred with a Gaussian of ``sigma = 0.75 * s`` mm
-along that axis (SynthSeg's slice profile; cached per spacing), and the lesion edge gets the
-same blur.
+acquisition: the 1 mm maps are first blurred with a Gaussian of ``sigma = 0.75 * s`` mm along
+that axis (SynthSeg's slice profile; cached per spacing), and the lesion edge gets the same
+blur; the binary mask is the lesion fraction ``>= 0.5`` on the written grid, so small
+satellites vanish at coarse spacings, as they do in real low-resolution scans.
 
-- ATLAS-like (:func:`generate_atlas_like`): MNI space, RAS, axis-aligned. Spacing 1 mm is the
-  template grid itself (same shape and affine). Spacing ``s`` keeps the field of view: shape
-  ``ceil(197 / s) x ceil(233 / s) x ceil(189 / s)`` with the voxel centres placed symmetrically
-  around the template grid's centre (MNI (0, -18, 22)); at 2 mm this is 99x117x95 with the
-  same origin (-98, -134, -72) — every other template voxel centre.
-- ISLES-like (:func:`generate_isles_like`): the same kind of subjects (new ones) on native,
-  slightly oblique grids — a random rotation of up to 5 degrees about each axis and a shift of
-  up to 6 mm of a 224x224x146 mm field of view centred on the brain (112x112x73 at 2 mm,
-  224x224x29 at 1x1x5 mm), spacings alternating over ``spacings``. World coordinates of the
-  written affines are MNI millimetres (only the grid is oblique), so resampling through the
-  affine puts the brain where ATLAS-like brains are: the set isolates resolution, not
-  registration. The slice-profile blur is applied along the template axes (the grid is at most
-  a few degrees off them). **Contrast**: the files keep the synthetic T1 contrast and are named
-  ``_dwi`` only for layout compatibility with ISLES 2022 (which has no T1w); the synthetic
-  external set therefore isolates the resolution shift from the modality shift that real
-  ISLES data adds.
+- ATLAS-like (:func:`generate_atlas_like`): **T1-like** contrast, MNI space, RAS, axis-aligned.
+  Spacing 1 mm is the template grid itself (same shape and affine). Spacing ``s`` keeps the
+  field of view: shape ``ceil(197 / s) x ceil(233 / s) x ceil(189 / s)`` with the voxel
+  centres placed symmetrically around the template grid's centre (MNI (0, -18, 22)); at 2 mm
+  this is 99x117x95 with the same origin (-98, -134, -72) — every other template voxel centre.
+- ISLES-like (:func:`generate_isles_like`): other subjects, imaged as ISLES 2022 is: a
+  **DWI-like** (``_dwi``) and a **FLAIR-like** (``_flair``) image of the same head and lesion,
+  on native, slightly oblique grids — a random rotation of up to 5 degrees about each axis and
+  a shift of up to 6 mm of a 224x224x146 mm field of view centred on the brain (112x112x73 at
+  2 mm, 224x224x29 at 1x1x5 mm), spacings alternating over ``spacings``. World coordinates of
+  the written affines are MNI millimetres (only the grid is oblique), so resampling through
+  the affine puts the brain where ATLAS-like brains are. A T1-trained model tested on this set
+  meets a modality shift as well as a resolution shift, as it does on real ISLES 2022 (which
+  has no T1w); results record the modality (``dwi-like (synthetic)``) and reports say so. The
+  slice-profile blur is applied along the template axes (the grid is at most a few degrees
+  off them).
 
 **Determinism**: every subject draws its parameters from its own random stream, seeded by
-``(seed, dataset, index)``, and its noise from another, so the same seed writes byte-identical
+``(seed, dataset, index)``, and its noise from others, so the same seed writes byte-identical
 files (gzip headers carry mtime 0; same library versions assumed) and ``n=10`` is a prefix of
 ``n=40``; a subject's anatomy and lesion do not depend on the spacing. Images are ``int16``
-(a T1-like range, roughly 0-1500), masks ``uint8`` 0/1.
+(white matter at roughly 550-1100), masks ``uint8`` 0/1.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ from scipy import ndimage
 
 from lesionres.data.layouts import ATLAS_IMAGE_SUFFIX, ATLAS_MASK_SUFFIX
 from lesionres.data.mni_template import TEMPLATE_NAME
-from lesionres.data.synthetic_render import Grid, atlas_grid, isles_grid, render_subject
+from lesionres.data.synthetic_render import Grid, atlas_grid, isles_grid, render_contrasts
 from lesionres.data.synthetic_specs import (
     ATLAS_COHORTS,
     DATASET_KEY,
@@ -86,11 +88,16 @@ from lesionres.data.synthetic_specs import (
 from lesionres.errors import LesionresError
 
 __all__ = [
+    "GENERATOR_VERSION",
     "MANIFEST",
     "generate_atlas_like",
     "generate_isles_like",
     "generate_synthetic",
 ]
+
+
+# bumped whenever the same settings write other images: a dataset of another version is stale
+GENERATOR_VERSION = 2
 
 
 def _write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, code: str) -> None:
@@ -123,6 +130,7 @@ class _Written:
     spec_components: int
     volume_ml: float
     components: int
+    parameters: dict
 
     def to_json(self, root: Path) -> dict:
         return {
@@ -136,6 +144,7 @@ class _Written:
             "spec_components": self.spec_components,
             "volume_ml": round(self.volume_ml, 4),
             "components": self.components,
+            "parameters": self.parameters,
         }
 
 
@@ -150,27 +159,28 @@ def _measure(mask: np.ndarray, grid: Grid) -> tuple[float, int]:
 
 
 def _write_subject(
-    sid: str, cohort: str, paths: tuple[Path, Path], subject: SubjectSpec, grid: Grid, code: str
+    sid: str, cohort: str, paths: dict[str, Path], subject: SubjectSpec, grid: Grid, code: str
 ) -> _Written:
-    """Render ``subject`` on ``grid``, write its image and mask to ``paths`` (sform/qform
-    ``code``), and measure the lesion as written."""
-    image_path, mask_path = paths
-    image, mask = render_subject(subject, grid)
-    _write_nifti(image_path, image, grid.affine, code)
-    _write_nifti(mask_path, mask, grid.affine, code)
+    """Render ``subject`` on ``grid``, write each contrast's image and the mask to ``paths``
+    (keyed by contrast name and ``mask``; sform/qform ``code``), measure the lesion as written."""
+    images, mask = render_contrasts(subject, grid)
+    for name, image in images.items():
+        _write_nifti(paths[name], image, grid.affine, code)
+    _write_nifti(paths["mask"], mask, grid.affine, code)
     volume, components = _measure(mask, grid)
     lesion = subject.lesion
     return _Written(
         sid,
         cohort,
-        image_path,
-        mask_path,
+        paths[subject.contrasts[0].name],
+        paths["mask"],
         grid.spacing,
         lesion.region,
         lesion.volume_mm3 / 1000,
         lesion.n_components,
         volume,
         components,
+        subject.summary(),
     )
 
 
@@ -196,10 +206,11 @@ def _atlas_like(out: Path, n: int, seed: int, spacing: float, progress: bool) ->
             cohort = index % ATLAS_COHORTS + 1
             sid = f"sub-r{cohort:03d}s{index // ATLAS_COHORTS + 1:03d}"
             folder = out / "Training" / f"R{cohort:03d}" / sid / "ses-1" / "anat"
-            image_path = folder / f"{sid}_ses-1{ATLAS_IMAGE_SUFFIX}"
-            mask_path = folder / f"{sid}_ses-1{ATLAS_MASK_SUFFIX}"
+            paths = {
+                "t1": folder / f"{sid}_ses-1{ATLAS_IMAGE_SUFFIX}",
+                "mask": folder / f"{sid}_ses-1{ATLAS_MASK_SUFFIX}",
+            }
             subject = sample_subject(seed, index, "atlas")
-            paths = (image_path, mask_path)
             written.append(_write_subject(sid, f"R{cohort:03d}", paths, subject, grid, "mni"))
             bar.update()
     return written
@@ -217,12 +228,12 @@ def _isles_like(
     with _progress(n, "ISLES-like", progress) as bar:
         for index in range(n):
             sid = f"sub-strokecase{index + 1:04d}"
-            image_path = out / "rawdata" / sid / "ses-0001" / f"{sid}_ses-0001_dwi.nii.gz"
-            mask_path = out / "derivatives" / sid / "ses-0001" / f"{sid}_ses-0001_msk.nii.gz"
+            stem = f"{sid}/ses-0001/{sid}_ses-0001"
             subject = sample_subject(seed, index, "isles")
+            paths = {c.name: out / "rawdata" / f"{stem}_{c.name}.nii.gz" for c in subject.contrasts}
+            paths["mask"] = out / "derivatives" / f"{stem}_msk.nii.gz"
             pose = stream(seed, DATASET_KEY["isles"], index, 2)  # the grid's own stream
             grid = isles_grid(spacings[index % len(spacings)], pose)
-            paths = (image_path, mask_path)
             written.append(_write_subject(sid, "", paths, subject, grid, "scanner"))
             bar.update()
     return written
@@ -261,12 +272,12 @@ def generate_isles_like(
 ) -> list[Path]:
     """Write ``n`` synthetic low-resolution subjects in the ISLES 2022 layout under ``out``.
 
-    ``out/rawdata/sub-strokecaseNNNN/ses-0001/..._dwi.nii.gz`` and
-    ``out/derivatives/sub-strokecaseNNNN/ses-0001/..._msk.nii.gz`` on the same native oblique
-    grid, so :func:`lesionres.data.layouts.find_isles` reads it unchanged. The images keep the
-    synthetic **T1** contrast (named ``dwi`` for the layout only), so this set differs from the
-    ATLAS-like one in resolution and grid, not modality. Subjects are distinct from the
-    ATLAS-like ones of the same seed.
+    ``out/rawdata/sub-strokecaseNNNN/ses-0001/..._{dwi,flair}.nii.gz`` (DWI-like and
+    FLAIR-like images of the same head and lesion) and
+    ``out/derivatives/sub-strokecaseNNNN/ses-0001/..._msk.nii.gz``, all on the same native
+    oblique grid, so :func:`lesionres.data.layouts.find_isles` reads it unchanged (either
+    modality). The set differs from the ATLAS-like one in modality, resolution and grid, as
+    real ISLES 2022 does. Subjects are distinct from the ATLAS-like ones of the same seed.
 
     Args:
         out: Root of the tree (the ISLES 2022 folder).
@@ -357,12 +368,14 @@ def generate_synthetic(
     isles = _isles_like(out / "ISLES22", n_isles, seed, isles_spacings, progress) if n_isles else []
     manifest = {
         "generator": __name__,
+        "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "n": n,
         "n_isles": n_isles,
         "spacing": float(spacing),
         "isles_spacings": [[float(v) for v in s] for s in isles_spacings],
-        "isles_contrast": "synthetic T1 (files named _dwi for the ISLES 2022 layout only)",
+        "contrasts": {"atlas": ["t1"], "isles": ["dwi", "flair"]},
+        "parameter_ranges": _ranges(),
         "template": TEMPLATE_NAME.format("t1"),
         "versions": _versions(),
         "atlas": [w.to_json(out) for w in atlas],
@@ -375,6 +388,18 @@ def generate_synthetic(
     os.replace(tmp, out / MANIFEST)
     (out / _MARKER).unlink(missing_ok=True)
     return manifest
+
+
+def _ranges() -> dict[str, str]:
+    """The documented ranges the subjects' parameters are drawn from (synthetic_specs)."""
+    from lesionres.data import synthetic_specs
+
+    doc = synthetic_specs.__doc__ or ""
+    parts = doc.split("\n\n")
+    keys = ("Lesions", "Anatomy", "Contrast")
+    return {
+        key.lower(): " ".join(p.split()) for key in keys for p in parts if p.startswith(f"**{key}")
+    }
 
 
 def _versions() -> dict[str, str]:

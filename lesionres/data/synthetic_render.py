@@ -1,15 +1,29 @@
 """Render a synthetic subject (:mod:`lesionres.data.synthetic_specs`) on a voxel grid.
 
-Everything is sampled directly on the target grid (trilinear sampling of the template at the
-deformed world coordinates of each voxel centre), never rendered at 1 mm and downsampled; a
-coarse spacing is a physical acquisition (:func:`~lesionres.data.mni_template.acquisition_sigma`).
-Lesions are hypointense like chronic stroke on T1 (encephalomalacia: towards CSF intensity,
-darker than grey matter), with a partial-volume edge: the lesion fraction of a voxel is the
-Gaussian-smoothed indicator ``0.5 * erfc(d / (sqrt(2) * sigma))`` of the approximate signed
-distance ``d`` (mm) to the boundary, ``sigma`` combining a 0.6 mm intrinsic edge with the
-acquisition blur along the boundary normal. The fraction is confined to brain tissue (grey +
-white matter probability of the template), and the binary mask is ``fraction >= 0.5`` on the
-grid, so small lesions vanish at coarse spacings, as they do in real low-resolution scans.
+Everything is sampled directly on the target grid, never rendered at 1 mm and downsampled: each
+voxel centre ``x`` is mapped to the template point ``y = C + S^-1 R^T (x - C - t) + u(x)`` (the
+subject's head pose, then its smooth deformation ``u``, which also holds the atrophy's and the
+ex-vacuo dilation's magnification of the lateral ventricles) and the tissue maps
+(:func:`~lesionres.data.mni_template.load_tissue_maps`) are read there by trilinear
+interpolation, so the lesion mask deforms with the image. A coarse spacing is a physical
+acquisition: the maps are blurred by
+:func:`~lesionres.data.mni_template.acquisition_sigma` first, which also gives partial-volume
+mixing at every tissue border.
+
+Per voxel: grey matter next to sulcal CSF turns into CSF with atrophy; extra-axial CSF, skull
+and scalp are layers of the subject's thicknesses at the template's surface distance (soft
+edges: partial volume); the lesion replaces grey and white matter by its fraction (below). The
+image is the sum over tissues of probability x tissue intensity (a Gaussian per tissue: its
+mean, plus its sd x a white-noise texture), then a smooth multiplicative bias field, a global
+scale and Rician noise.
+
+Lesion fraction: the Gaussian-smoothed indicator ``0.5 * erfc(d / (sqrt(2) * sigma))`` of the
+approximate signed distance ``d`` (mm) to the boundary, roughened by the lesion's smooth noise,
+``sigma`` combining a 0.6 mm intrinsic edge with the acquisition blur along the boundary normal,
+times the grey + white matter there: no lesion in CSF or outside the brain. The binary mask is
+``fraction >= 0.5`` on the grid, so small lesions vanish at coarse spacings, as they do in real
+low-resolution scans. Deeper than the contrast's rim width the lesion has its core intensity
+(chronic T1: a CSF-like cavity; DWI/FLAIR: the brightest part).
 
 - :func:`atlas_grid`: the ATLAS v2.0 field of view (MNI space, RAS, axis-aligned) at any
   isotropic spacing.
@@ -30,18 +44,31 @@ from scipy.special import erfc
 
 from lesionres.data.mni_template import (
     BRAIN_CENTRE,
-    WM_LEVEL,
+    TISSUE_CHANNELS,
     acquisition_sigma,
-    blurred_template,
+    blurred_tissue_maps,
     load_template,
+    load_tissue_maps,
 )
-from lesionres.data.synthetic_specs import LesionSpec, SubjectSpec, stream
+from lesionres.data.synthetic_appearance import TISSUES, Contrast
+from lesionres.data.synthetic_specs import Anatomy, LesionSpec, SubjectSpec, stream
 from lesionres.errors import LesionresError
 
-__all__ = ["ISLES_FOV_MM", "Grid", "atlas_grid", "isles_grid", "render_subject"]
+__all__ = [
+    "ISLES_FOV_MM",
+    "Grid",
+    "atlas_grid",
+    "isles_grid",
+    "render_contrasts",
+    "render_subject",
+    "render_tissues",
+]
 
 ISLES_FOV_MM = (224.0, 224.0, 146.0)  # 112x112x73 at 2 mm, the typical ISLES 2022 DWI grid
 EDGE_SIGMA_MM = 0.6  # intrinsic softness of a lesion boundary (gliosis + 1 mm partial volume)
+LAYER_SIGMA_MM = 0.5  # softness of the extra-axial CSF / skull / scalp borders
+MAX_ROUGHNESS_MM = 3.5  # the outline noise's amplitude, at most
+_VENTRICLE_SPREAD = 2.0  # the magnification's Gaussian is the ventricle's covariance x this
 # Smooth fields (deformation, bias) live on a 5 mm lattice of a 280 mm cube around the brain,
 # large enough for any oblique ISLES-like grid; they are evaluated by trilinear lookup.
 _LATTICE_HALF_MM = 140.0
@@ -131,20 +158,53 @@ def _lattice_field(coef: np.ndarray) -> np.ndarray:
     return np.einsum("...abc,ia,jb,kc->...ijk", coef, w, w, w, optimize=True)
 
 
+def _lattice_world() -> np.ndarray:
+    """World (mm) coordinates of the smooth fields' lattice, (3, L, L, L)."""
+    axis = np.linspace(-_LATTICE_HALF_MM, _LATTICE_HALF_MM, _LATTICE_SIZE)
+    return np.stack(np.meshgrid(*(axis + c for c in BRAIN_CENTRE), indexing="ij"))
+
+
+def _ventricle_field(anatomy: Anatomy) -> np.ndarray:
+    """Displacement (3, L, L, L) that magnifies each lateral ventricle by its gain.
+
+    Near a ventricle's centre ``c`` the template is read at ``c + (1 - g)(x - c)``: its
+    content appears ``1 / (1 - g)`` times larger, fading out over the ventricle's extent.
+    """
+    world = _lattice_world().reshape(3, -1)
+    field = np.zeros_like(world)
+    for side, (centre, covariance) in load_tissue_maps().ventricles.items():
+        gain = anatomy.ventricle_gain.get(side, 0.0)
+        if gain <= 0:
+            continue
+        offset = world - centre[:, None]
+        inverse = np.linalg.inv(covariance * _VENTRICLE_SPREAD)
+        weight = np.exp(-0.5 * np.einsum("in,ij,jn->n", offset, inverse, offset))
+        field -= gain * offset * weight
+    return field.reshape(3, *([_LATTICE_SIZE] * 3))
+
+
+def _pose(anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
+    """``(M, b)`` with template point ``y = M x + b`` for a voxel at world ``x`` (before ``u``)."""
+    rotation = _euler(np.deg2rad(anatomy.rotation_deg))
+    matrix = np.diag(1.0 / np.asarray(anatomy.scale)) @ rotation.T
+    offset = BRAIN_CENTRE - matrix @ (BRAIN_CENTRE + np.asarray(anatomy.shift_mm))
+    return matrix, offset
+
+
 def _sampling_fields(subject: SubjectSpec, grid: Grid) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Where each voxel of ``grid`` samples the template, its log bias, and the largest shift.
 
-    A voxel at world ``x`` shows the template at ``x + u(x)`` (``u`` the subject's
-    displacement). Both ``x + u`` (as ``grid_sample`` coordinates into the template) and the
-    log bias are evaluated on a sub-grid of at most 8 mm steps and trilinearly upsampled: ``x``
-    is linear in the voxel index, so only ``u`` and the bias are interpolated, and they vary
-    over ~50 mm, which makes this exact to a few hundredths of a mm and 3x faster at 1 mm.
+    A voxel at world ``x`` shows the template at ``M x + b + u(x)`` (the head pose, then the
+    displacement ``u``). Both (as ``grid_sample`` coordinates into the template) and the
+    log bias are evaluated on a sub-grid of at most 8 mm steps and trilinearly upsampled: the
+    pose is linear in the voxel index and ``u`` and the bias vary over ~20-50 mm, which makes
+    this exact to a few hundredths of a mm and 3x faster at 1 mm.
 
     Returns:
         ``(lookup, log_bias, max_shift)``: (I, J, K, 3) template coordinates (z, y, x order in
-        [-1, 1]), (I, J, K) log bias, and max |u| in mm.
+        [-1, 1]), (I, J, K) log bias, and max |y - x| in mm.
     """
-    warp = sum(_lattice_field(c) for c in subject.warp_coef)
+    warp = sum(_lattice_field(c) for c in subject.warp_coef) + _ventricle_field(subject.anatomy)
     bias = _lattice_field(subject.bias_coef)[None]
     lattice = np.concatenate([warp, bias]).astype(np.float32)
     spacing = np.array(grid.spacing)
@@ -163,9 +223,10 @@ def _sampling_fields(subject: SubjectSpec, grid: Grid) -> tuple[torch.Tensor, to
     step = 2 * _LATTICE_HALF_MM / (_LATTICE_SIZE - 1)
     at = np.moveaxis((world - (BRAIN_CENTRE - _LATTICE_HALF_MM)) / step, -1, 0)
     fields = np.stack([ndimage.map_coordinates(f, at, order=1, mode="nearest") for f in lattice])
-    max_shift = float(np.abs(fields[:3]).max())
+    matrix, offset = _pose(subject.anatomy)
+    sampled = world @ matrix.T + offset + np.moveaxis(fields[:3], 0, -1)
+    max_shift = float(np.sqrt(((sampled - world) ** 2).sum(axis=-1)).max())
     template = load_template()
-    sampled = world + np.moveaxis(fields[:3], 0, -1)
     size = np.array(template.t1.shape)
     coords = ((sampled - template.affine[:3, 3]) * (2.0 / (size - 1)) - 1.0)[..., ::-1]  # z, y, x
     # C-contiguous (channels first): a channels-last input sends interpolate down a 3x slower path
@@ -192,32 +253,157 @@ def _lesion_box(lesion: LesionSpec, grid: Grid, margin: float) -> tuple[slice, s
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
 
 
+def _outline_noise(lesion: LesionSpec, points: np.ndarray) -> np.ndarray:
+    """The lesion's unit-variance smooth noise at template points (N, 3); zeros if none."""
+    if lesion.texture is None:
+        return np.zeros(len(points), dtype=np.float32)
+    wavevectors, phases, _ = lesion.texture
+    angles = points @ wavevectors.T.astype(np.float32) + phases.astype(np.float32)
+    return np.cos(angles, out=angles).sum(axis=1) * np.float32(math.sqrt(2.0 / len(phases)))
+
+
 def _lesion_fraction(
     lesion: LesionSpec, points: np.ndarray, blur_mm: Sequence[float]
-) -> np.ndarray:
-    """Partial-volume lesion fraction (0-1) at template-space points (N, 3), before tissue."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume lesion fraction (0-1) and depth (mm inside the outline) at template-space
+    points (N, 3), before confinement to tissue."""
     blur2 = np.asarray(blur_mm, dtype=np.float32) ** 2
     reach = 4 * (EDGE_SIGMA_MM + float(np.sqrt(blur2.max())))  # where the soft edge is ~0
+    roughness = lesion.texture[2] if lesion.texture is not None else 0.0
+    noise = _outline_noise(lesion, points)
     fraction = np.zeros(len(points), dtype=np.float32)
+    depth = np.full(len(points), -np.inf, dtype=np.float32)
     for blob in (b for c in lesion.components for b in c.blobs):
+        # thresholded smooth noise: the outline moves by amplitude x noise, in mm
+        amplitude = min(roughness * abs(np.linalg.det(blob.axes)) ** (1 / 3), MAX_ROUGHNESS_MM)
         offset = points - blob.centre.astype(np.float32)
-        near = np.flatnonzero((offset * offset).sum(axis=1) < (blob.extent() + reach) ** 2)
+        limit = blob.extent() + reach + 3 * amplitude
+        near = np.flatnonzero((offset * offset).sum(axis=1) < limit**2)
         if not len(near):
             continue
         distance, normal = blob.signed_distance(points[near])
+        distance += np.float32(amplitude) * noise[near]
         # Gaussian-blurred half space: the blur acts along the boundary normal
         sigma = np.sqrt(EDGE_SIGMA_MM**2 + (normal**2) @ blur2)
         soft = 0.5 * erfc(distance / (np.float32(math.sqrt(2)) * sigma))
         fraction[near] = np.maximum(fraction[near], soft)  # union of blobs and components
+        depth[near] = np.maximum(depth[near], -distance)
     if lesion.side:
         # a supratentorial stroke stays in its hemisphere: soft cut at the midline (x = 0)
         sigma_x = math.sqrt(EDGE_SIGMA_MM**2 + float(blur2[0]))
         fraction *= 0.5 * erfc(-lesion.side * points[:, 0] / np.float32(math.sqrt(2) * sigma_x))
-    return fraction
+    return fraction, depth
+
+
+def _step(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Soft Heaviside: the fraction of a Gaussian-blurred voxel on the positive side."""
+    return (0.5 * erfc(-values / np.float32(math.sqrt(2) * sigma))).astype(np.float32)
+
+
+@dataclass
+class _Rendered:
+    """Tissue fractions on the grid (lesion included) and the mask; images are mixed from it."""
+
+    fractions: dict[str, np.ndarray]  # TISSUES: voxel fractions, summing to at most 1
+    mask: np.ndarray
+    log_bias: np.ndarray
+
+
+def _render(subject: SubjectSpec, grid: Grid) -> _Rendered:
+    """Tissue fractions of ``subject`` on ``grid``: anatomy, atrophy, layers, lesion."""
+    template = load_template()
+    maps_volume = blurred_tissue_maps(tuple(float(s) for s in grid.blur_mm))
+    lookup, log_bias, max_shift = _sampling_fields(subject, grid)
+    maps = F.grid_sample(
+        maps_volume, lookup[None], mode="bilinear", padding_mode="border", align_corners=True
+    )[0].numpy()  # the rest in numpy: cheap elementwise work, no thread-pool waits
+    gm, wm, csf, sulcal, distance = (maps[TISSUE_CHANNELS.index(k)] for k in TISSUE_CHANNELS)
+    anatomy = subject.anatomy
+
+    # atrophy: cortex next to sulcal CSF gives way to CSF
+    lost = gm * (np.float32(anatomy.sulcal_widening) * sulcal)
+    gm -= lost
+    csf += lost
+    # extra-axial CSF, skull, scalp: layers at the intracranial surface distance (mm)
+    sigma = math.sqrt(LAYER_SIGMA_MM**2 + float(np.mean(np.square(grid.blur_mm))))
+    edges = np.cumsum([0.0, anatomy.extra_csf_mm, anatomy.skull_mm, anatomy.scalp_mm])
+    steps = [_step(distance - np.float32(e), sigma) for e in edges[: 4 if anatomy.skull_mm else 2]]
+    csf += steps[0] - steps[1]
+    zero = np.zeros_like(gm)
+    skull = steps[1] - steps[2] if anatomy.skull_mm else zero
+    scalp = steps[2] - steps[3] if anatomy.skull_mm else zero
+    total = gm + wm + csf + skull + scalp
+    over = np.maximum(total, 1.0)
+    fractions = {"gm": gm / over, "wm": wm / over, "csf": csf / over}
+    fractions |= {"skull": skull / over, "scalp": scalp / over, "rim": zero, "core": zero}
+    del maps, total, over
+
+    mask = np.zeros(grid.shape, dtype=np.uint8)
+    margin = max_shift + 4 * (EDGE_SIGMA_MM + max(grid.blur_mm)) + 3 * MAX_ROUGHNESS_MM
+    box = _lesion_box(subject.lesion, grid, margin=margin)
+    if box is not None:
+        # back from grid_sample coordinates to template-space millimetres, in the box only
+        t_origin, t_size = template.affine[:3, 3], np.array(template.t1.shape)
+        coords = lookup[box].numpy()[..., ::-1].reshape(-1, 3)
+        points = ((coords + 1.0) * ((t_size - 1) / 2.0) + t_origin).astype(np.float32)
+        fraction, depth = _lesion_fraction(subject.lesion, points, grid.blur_mm)
+        fraction = fraction.reshape(mask[box].shape)
+        depth = depth.reshape(mask[box].shape)
+        # the lesion replaces grey and white matter only (none in CSF, outside the brain)
+        tissue = {k: fractions[k][box] for k in ("gm", "wm")}
+        lesion = fraction * (tissue["gm"] + tissue["wm"])
+        rim_mm = subject.contrasts[0].rim_mm if subject.contrasts else 2.0
+        core = _step(
+            depth - np.float32(rim_mm), math.sqrt(EDGE_SIGMA_MM**2 + max(grid.blur_mm) ** 2)
+        )
+        for key in ("gm", "wm"):
+            fractions[key][box] = tissue[key] * (1 - fraction)
+        fractions["rim"] = zero.copy()
+        fractions["core"] = zero.copy()
+        fractions["rim"][box] = lesion * (1 - core)
+        fractions["core"][box] = lesion * core
+        mask[box] = lesion >= 0.5
+    return _Rendered(fractions, mask, log_bias.numpy())
+
+
+def _image(rendered: _Rendered, subject: SubjectSpec, contrast: Contrast, key: int) -> np.ndarray:
+    """Mix one contrast's image from the tissue fractions; bias, scale, Rician noise."""
+    fractions = rendered.fractions
+    image = np.zeros(rendered.mask.shape, dtype=np.float32)
+    spread = np.zeros_like(image)
+    for tissue in TISSUES:
+        image += np.float32(contrast.mean[tissue]) * fractions[tissue]
+        spread += np.float32(contrast.sd[tissue]) * fractions[tissue]
+    noise = stream(*subject.noise_key, key)  # the subject's own noise, one stream per contrast
+    spread *= noise.standard_normal(image.shape, dtype=np.float32)
+    image += spread  # each tissue's Gaussian: mean + sd x a white-noise texture
+    image *= np.exp(rendered.log_bias)
+    image *= np.float32(subject.scale)
+    sigma = np.float32(subject.noise * subject.scale)
+    real = noise.standard_normal(image.shape, dtype=np.float32)
+    real *= sigma
+    image += real
+    imag = noise.standard_normal(image.shape, dtype=np.float32)
+    imag *= sigma
+    np.hypot(image, imag, out=image)
+    np.rint(image, out=image)
+    np.clip(image, 0, 32767, out=image)
+    return image.astype(np.int16)
+
+
+def render_contrasts(subject: SubjectSpec, grid: Grid) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Render every contrast of ``subject`` on ``grid`` (same anatomy and lesion).
+
+    Returns:
+        ``({contrast name: int16 image}, uint8 0/1 mask)``.
+    """
+    rendered = _render(subject, grid)
+    images = {c.name: _image(rendered, subject, c, i) for i, c in enumerate(subject.contrasts)}
+    return images, rendered.mask
 
 
 def render_subject(subject: SubjectSpec, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Render one subject on ``grid``.
+    """Render one subject's main contrast on ``grid``.
 
     Args:
         subject: The subject, from
@@ -225,60 +411,15 @@ def render_subject(subject: SubjectSpec, grid: Grid) -> tuple[np.ndarray, np.nda
         grid: Where to render it (:func:`atlas_grid`, :func:`isles_grid`).
 
     Returns:
-        ``(image, mask)``: int16 T1-like image and uint8 0/1 lesion mask, both ``grid.shape``.
+        ``(image, mask)``: int16 image (T1-like for the ATLAS-like set, DWI-like for the
+        ISLES-like set) and uint8 0/1 lesion mask, both ``grid.shape``.
     """
-    template = load_template()
-    t1_volume, tissue_volume = blurred_template(tuple(float(s) for s in grid.blur_mm))
-    lookup, log_bias, max_shift = _sampling_fields(subject, grid)
-    image = F.grid_sample(
-        t1_volume, lookup[None], mode="bilinear", padding_mode="zeros", align_corners=True
-    )
-    image = image[0, 0].numpy()  # the rest in numpy: cheap elementwise work, no thread-pool waits
+    rendered = _render(subject, grid)
+    return _image(rendered, subject, subject.contrasts[0], 0), rendered.mask
 
-    mask = np.zeros(grid.shape, dtype=np.uint8)
-    margin = max_shift + 4 * (EDGE_SIGMA_MM + max(grid.blur_mm))
-    box = _lesion_box(subject.lesion, grid, margin=margin)
-    if box is not None:
-        # back from grid_sample coordinates to template-space millimetres, in the box only
-        t_origin, t_size = template.affine[:3, 3], np.array(template.t1.shape)
-        coords = lookup[box].numpy()[..., ::-1].reshape(-1, 3)
-        points = ((coords + 1.0) * ((t_size - 1) / 2.0) + t_origin).astype(np.float32)
-        fraction = _lesion_fraction(subject.lesion, points, grid.blur_mm)
-        inside = fraction > 1e-4
-        if inside.any():
-            # confine the lesion to brain tissue (no lesion in ventricles or outside the brain)
-            where = lookup[box].numpy().reshape(-1, 3)[inside]
-            where = torch.from_numpy(np.ascontiguousarray(where)).reshape(1, 1, 1, -1, 3)
-            tissue = (
-                F.grid_sample(
-                    tissue_volume, where, mode="bilinear", padding_mode="zeros", align_corners=True
-                )
-                .reshape(-1)
-                .numpy()
-            )
-            fraction[inside] *= np.clip(tissue, 0.0, 1.0)
-            values = image[box].reshape(-1)
-            # towards CSF-like intensity; only ever darkens (never brightens the background)
-            contrast = np.maximum(values - np.float32(subject.lesion_level), 0)
-            values -= fraction * np.float32(subject.darkness) * contrast
-            image[box] = values.reshape(image[box].shape)
-            mask[box] = (fraction >= 0.5).reshape(mask[box].shape)
-    del lookup
 
-    # contrast, bias, scale, Rician noise (noise from the subject's own stream)
-    image /= np.float32(WM_LEVEL)
-    np.maximum(image, 0.0, out=image)
-    np.power(image, np.float32(subject.gamma), out=image)
-    image *= np.exp(log_bias.numpy())
-    image *= np.float32(subject.scale)
-    sigma = np.float32(subject.noise * subject.scale)
-    noise = stream(*subject.noise_key)
-    real = noise.standard_normal(grid.shape, dtype=np.float32)
-    real *= sigma
-    image += real
-    imag = noise.standard_normal(grid.shape, dtype=np.float32)
-    imag *= sigma
-    np.hypot(image, imag, out=image)
-    np.rint(image, out=image)
-    np.clip(image, 0, 32767, out=image)
-    return image.astype(np.int16), mask
+def render_tissues(subject: SubjectSpec, grid: Grid) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The tissue fractions of ``subject`` on ``grid`` (``gm wm csf skull scalp rim core``,
+    float32 0-1) and its mask: what the images are mixed from (tests, figures)."""
+    rendered = _render(subject, grid)
+    return rendered.fractions, rendered.mask

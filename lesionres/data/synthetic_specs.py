@@ -10,7 +10,25 @@ follow ATLAS v2.0 (Liew et al. 2022): total volume ``log10(mm^3) ~ N(3.76, 0.93)
 the left hemisphere 53 %, right 39 %, brainstem/cerebellum 8 %; supratentorial ones 65 %
 subcortical (white matter, basal ganglia, thalamus) and 35 % cortical (grey-matter ribbon of
 the lateral, MCA-like territory). Satellites lie near the dominant lesion, at least 10 mm^3
-each.
+each. The outline is then roughened by thresholded smooth noise: the boundary is the level set
+``d(x) + a * n(x) = 0`` of the union's signed distance ``d`` and a unit-variance random Fourier
+field ``n`` (wavelengths 6-14 mm), ``a`` = 15-35 % of each blob's radius (at most 3.5 mm). Kinds
+(:attr:`LesionSpec.kind`): ``lacunar`` (subcortical, under 1.5 ml), ``subcortical``,
+``cortico-subcortical`` (cortical ones: centred below the ribbon, reaching white matter),
+``infratentorial``.
+
+**Anatomy** (:class:`Anatomy`): a head pose after registration (isotropic scale 0.9-1.1,
++-2 % per axis, rotations up to 5 degrees, shifts up to 3 mm), a smooth B-spline deformation,
+atrophy 0-1 (ventricles magnified up to 1.3x linearly, i.e. up to ~2.2x in volume; up to 60 %
+of the cortex next to sulcal CSF turned into CSF; extra-axial CSF 0.5-4 mm), ex-vacuo dilation
+of the lateral ventricle on the lesion's side (up to +0.12 magnification for a large, near
+lesion), skull and scalp in half of the subjects (3-7 mm each).
+
+**Contrast** (:class:`Contrast`): a Gaussian per tissue (mean relative to white matter, sd
+1-5 % of the mean), T1-like for the ATLAS-like set (WM > GM > CSF; chronic lesion: CSF-like
+cavity inside a gliotic rim darker than grey matter), DWI-like (GM >= WM >> CSF, acute lesion
+core 1.8-3x white matter) and FLAIR-like (lesion 1.4-2.2x) for the ISLES-like set; a smooth
+bias field (about +-10-25 %), a global scale and Rician noise, partly per cohort ("site").
 
 **Determinism**: every subject draws its parameters from its own random stream, seeded by
 ``(seed, dataset, index)`` (:func:`stream`), and its noise from another, so a subject depends
@@ -26,13 +44,16 @@ from typing import Literal
 
 import numpy as np
 
-from lesionres.data.mni_template import CSF_LEVEL, load_template
+from lesionres.data.mni_template import load_template
+from lesionres.data.synthetic_appearance import Anatomy, Contrast, sample_anatomy, sample_contrast
 from lesionres.errors import LesionresError
 
 __all__ = [
     "ATLAS_COHORTS",
     "DATASET_KEY",
+    "Anatomy",
     "Blob",
+    "Contrast",
     "LesionComponent",
     "LesionSpec",
     "SubjectSpec",
@@ -47,6 +68,8 @@ VOLUME_RANGE_MM3 = (10.0, 500_000.0)
 MIN_COMPONENT_MM3 = 10.0
 DATASET_KEY = {"atlas": 0, "isles": 1}  # the second word of a subject's stream seed
 _SITE_KEY = 2
+LACUNE_MM3 = 1500.0  # a subcortical lesion under this is a lacune (up to ~14 mm across)
+DATASET_CONTRASTS = {"atlas": ("t1",), "isles": ("dwi", "flair")}
 
 
 @dataclass(frozen=True)
@@ -128,16 +151,31 @@ class LesionSpec:
             and hemisphere; what the ATLAS volume statistics are drawn for).
         side: -1 left, +1 right (the lesion stays in that hemisphere, as vascular
             territories do), 0 infratentorial (may cross the midline).
+        texture: ``(wavevectors (m, 3) rad/mm, phases (m,), roughness)``: the smooth noise
+            that roughens the outline (amplitude = roughness x blob radius, at most 3.5 mm);
+            None for smooth outlines.
     """
 
     components: tuple[LesionComponent, ...]
     region: str
     volume_mm3: float
     side: int = 0
+    texture: tuple[np.ndarray, np.ndarray, float] | None = None
 
     @property
     def n_components(self) -> int:
         return len(self.components)
+
+    @property
+    def kind(self) -> str:
+        """``lacunar``, ``subcortical``, ``cortico-subcortical``, ``infratentorial`` or ``none``."""
+        if not self.components:
+            return "none"
+        if self.region.endswith("-cortical"):
+            return "cortico-subcortical"
+        if self.region.endswith("subcortical"):
+            return "lacunar" if self.volume_mm3 < LACUNE_MM3 else "subcortical"
+        return self.region
 
 
 @dataclass(frozen=True)
@@ -146,26 +184,70 @@ class SubjectSpec:
 
     Attributes:
         lesion: The analytic lesion.
+        anatomy: Pose, atrophy, ex-vacuo dilation, skull.
+        contrasts: The images to render, first = the dataset's main one (``t1`` for the
+            ATLAS-like set; ``dwi`` then ``flair`` for the ISLES-like set).
         warp_coef: B-spline coefficients of the displacement (mm): two levels, (3, 6, 6, 6)
             and (3, 10, 10, 10).
         bias_coef: B-spline coefficients of the log bias field, (5, 5, 5).
-        gamma: Contrast exponent applied to intensities normalised to white matter.
         scale: Intensity of white matter after scaling (file units).
         noise: Rician noise sigma relative to ``scale``.
-        lesion_level: Intensity the lesion core tends to (template units, CSF-like).
-        darkness: How far (0-1) the core goes from the tissue intensity to ``lesion_level``.
-        noise_key: Seed words of the subject's noise stream.
+        noise_key: Seed words of the subject's noise streams (one per contrast).
     """
 
     lesion: LesionSpec
+    anatomy: Anatomy
+    contrasts: tuple[Contrast, ...]
     warp_coef: tuple[np.ndarray, np.ndarray]
     bias_coef: np.ndarray
-    gamma: float
     scale: float
     noise: float
-    lesion_level: float
-    darkness: float
     noise_key: tuple[int, ...]
+
+    def summary(self) -> dict:
+        """Every scalar parameter (the manifest's record); arrays are named by their stream."""
+        a, lesion = self.anatomy, self.lesion
+        return {
+            "lesion": {
+                "kind": lesion.kind,
+                "region": lesion.region,
+                "side": lesion.side,
+                "volume_mm3": round(lesion.volume_mm3, 2),
+                "components": [
+                    {
+                        "centre_mm": [round(float(v), 2) for v in c.centre],
+                        "volume_mm3": round(c.volume_mm3, 2),
+                        "lobes": len(c.blobs) - 1,
+                    }
+                    for c in lesion.components
+                ],  # fmt: skip
+                "roughness": round(lesion.texture[2], 4) if lesion.texture else 0.0,
+            },
+            "anatomy": {
+                "rotation_deg": [round(v, 3) for v in a.rotation_deg],
+                "scale": [round(v, 4) for v in a.scale],
+                "shift_mm": [round(v, 3) for v in a.shift_mm],
+                "atrophy": round(a.atrophy, 4),
+                "ventricle_gain": {str(k): round(v, 4) for k, v in a.ventricle_gain.items()},
+                "sulcal_widening": round(a.sulcal_widening, 4),
+                "extra_csf_mm": round(a.extra_csf_mm, 3),
+                "skull_mm": round(a.skull_mm, 3),
+                "scalp_mm": round(a.scalp_mm, 3),
+            },
+            "contrasts": {
+                c.name: {
+                    "mean": {k: round(v, 4) for k, v in c.mean.items()},
+                    "sd": {k: round(v, 4) for k, v in c.sd.items()},
+                    "rim_mm": round(c.rim_mm, 3),
+                }
+                for c in self.contrasts
+            },
+            "intensity_scale": round(self.scale, 3),
+            "noise": round(self.noise, 5),
+            "warp_rms_coef_mm": [round(float(np.sqrt((c**2).mean())), 3) for c in self.warp_coef],
+            "bias_rms_coef": round(float(np.sqrt((self.bias_coef**2).mean())), 4),
+            "noise_key": list(self.noise_key),
+        }
 
 
 @lru_cache(maxsize=1)
@@ -287,7 +369,13 @@ def sample_lesion_spec(rng: np.random.Generator) -> LesionSpec:
                 break
         components.append(_make_component(rng, spot, float(volume), 0))
     volume = float(sum(c.volume_mm3 for c in components))
-    return LesionSpec(tuple(components), region, volume, int(side))
+    # thresholded smooth noise on the outline: random Fourier modes, 6-14 mm wavelengths
+    m = 24
+    directions = rng.standard_normal((m, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    wavevectors = directions * (2 * np.pi / rng.uniform(6.0, 14.0, (m, 1)))
+    texture = (wavevectors, rng.uniform(0.0, 2 * np.pi, m), float(rng.uniform(0.15, 0.35)))
+    return LesionSpec(tuple(components), region, volume, int(side), texture)
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
@@ -309,22 +397,22 @@ def sample_subject(
         raise LesionresError(f"seed must be a non-negative integer, got {seed!r}")
     site = stream(seed, _SITE_KEY, DATASET_KEY[dataset], index % ATLAS_COHORTS)
     site_scale = site.uniform(600, 1000)
-    site_gamma = site.uniform(0.85, 1.2)
     site_noise = site.uniform(0.01, 0.035)
     rng = stream(seed, DATASET_KEY[dataset], index, 0)
     lesion = sample_lesion_spec(rng)
     # B-spline smoothing shrinks the coefficients' spread about 3x: these give a displacement of
-    # ~1.5-2 mm rms per axis (up to ~7 mm) and a bias of about +-10-20 % over the brain
+    # ~1.5-2 mm rms per axis (up to ~7 mm) and a bias of about +-10-25 % over the brain
     warp = (rng.normal(0.0, 5.0, (3, 6, 6, 6)), rng.normal(0.0, 2.4, (3, 10, 10, 10)))
-    bias = rng.normal(0.0, 0.3, (5, 5, 5))
+    bias = rng.normal(0.0, 0.35, (5, 5, 5))
+    anatomy = sample_anatomy(rng, lesion)
+    contrasts = tuple(sample_contrast(name, rng) for name in DATASET_CONTRASTS[dataset])
     return SubjectSpec(
         lesion=lesion,
+        anatomy=anatomy,
+        contrasts=contrasts,
         warp_coef=warp,
         bias_coef=bias,
-        gamma=float(site_gamma * rng.uniform(0.95, 1.05)),
         scale=float(site_scale * rng.uniform(0.9, 1.1)),
         noise=float(site_noise * rng.uniform(0.8, 1.2)),
-        lesion_level=float(CSF_LEVEL * rng.uniform(0.8, 1.15)),
-        darkness=float(rng.uniform(0.75, 0.95)),
         noise_key=(seed, DATASET_KEY[dataset], index, 1),
     )

@@ -1,0 +1,130 @@
+"""What a synthetic subject looks like apart from its lesion's shape: its head (pose, atrophy,
+ex-vacuo dilation, skull; :class:`Anatomy`) and its image contrasts (:class:`Contrast`), drawn
+from the subject's random stream (:mod:`lesionres.data.synthetic_specs` documents the ranges).
+
+The contrast orderings are those of the sequences: T1 (ATLAS v2.0) WM > GM > CSF with a chronic
+lesion's CSF-like cavity inside a gliotic rim; DWI b=1000 (ISLES 2022) GM >= WM >> CSF with an
+acute lesion 1.8-3x brighter than white matter; FLAIR with suppressed CSF and a bright lesion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
+
+import numpy as np
+
+from lesionres.data.mni_template import load_tissue_maps
+from lesionres.errors import LesionresError
+
+if TYPE_CHECKING:
+    from lesionres.data.synthetic_specs import LesionSpec
+
+__all__ = ["CONTRASTS", "TISSUES", "Anatomy", "Contrast", "sample_anatomy", "sample_contrast"]
+
+ContrastName = Literal["t1", "dwi", "flair"]
+CONTRASTS: tuple[str, ...] = get_args(ContrastName)
+# tissues of the intensity model; "rim" and "core" are the lesion's
+TISSUES = ("gm", "wm", "csf", "skull", "scalp", "rim", "core")
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Tissue intensities of one image contrast: a Gaussian per tissue of :data:`TISSUES`.
+
+    Attributes:
+        name: ``t1``, ``dwi`` or ``flair``.
+        mean: Mean per tissue, relative to white matter (= 1).
+        sd: Standard deviation per tissue, same units.
+        rim_mm: Width of the lesion's rim (gliosis; the penumbra-like edge for DWI/FLAIR).
+    """
+
+    name: str
+    mean: dict[str, float]
+    sd: dict[str, float]
+    rim_mm: float
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """A subject's head: pose, atrophy and outer layers (the deformation is in SubjectSpec).
+
+    Attributes:
+        rotation_deg: Rotation about x, y, z (degrees) of the head about the brain centre.
+        scale: Head size per axis (1 = the template).
+        shift_mm: Translation (mm).
+        atrophy: 0 (none) to 1 (marked): drives the three values below.
+        ventricle_gain: Magnification of each lateral ventricle, ``{-1: left, +1: right}``:
+            the template is sampled at ``c + (1 - g) (x - c)`` near a ventricle's centre ``c``
+            (atrophy and, on the lesion's side, ex-vacuo dilation).
+        sulcal_widening: Share of the cortex next to sulcal CSF that becomes CSF.
+        extra_csf_mm: Extra-axial CSF thickness.
+        skull_mm: Skull thickness, 0 for a skull-stripped image (no skull, no scalp).
+        scalp_mm: Scalp thickness (0 without skull).
+    """
+
+    rotation_deg: tuple[float, float, float]
+    scale: tuple[float, float, float]
+    shift_mm: tuple[float, float, float]
+    atrophy: float
+    ventricle_gain: dict[int, float]
+    sulcal_widening: float
+    extra_csf_mm: float
+    skull_mm: float
+    scalp_mm: float
+
+
+def sample_contrast(name: str, rng: np.random.Generator) -> Contrast:
+    """Random tissue intensities with the contrast's ordering (white matter = 1)."""
+    u = rng.uniform
+    if name == "t1":  # WM > GM > CSF; chronic lesion: CSF-like cavity, rim darker than GM
+        gm, csf = u(0.55, 0.8), u(0.1, 0.35)
+        mean = {"gm": gm, "csf": csf, "skull": u(0.02, 0.2), "scalp": u(0.6, 1.2),
+                "core": csf + u(0.0, 0.25) * (gm - csf), "rim": gm * u(0.7, 0.95)}  # fmt: skip
+    elif name == "dwi":  # b=1000: GM >= WM >> CSF, fat-suppressed scalp; acute core bright
+        core = u(1.8, 3.0)
+        mean = {"gm": u(1.0, 1.3), "csf": u(0.08, 0.3), "skull": u(0.02, 0.12),
+                "scalp": u(0.03, 0.3), "core": core,
+                "rim": 1 + u(0.3, 0.6) * (core - 1)}  # fmt: skip
+    elif name == "flair":  # CSF suppressed, GM >= WM; lesion bright
+        core = u(1.4, 2.2)
+        mean = {"gm": u(1.0, 1.25), "csf": u(0.05, 0.25), "skull": u(0.02, 0.12),
+                "scalp": u(0.4, 1.0), "core": core,
+                "rim": 1 + u(0.4, 0.8) * (core - 1)}  # fmt: skip
+    else:
+        raise LesionresError(f"unknown contrast {name!r} (expected one of {CONTRASTS})")
+    mean["wm"] = 1.0
+    mean = {k: float(mean[k]) for k in TISSUES}
+    sd = {k: float(v * u(0.01, 0.05)) for k, v in mean.items()}
+    return Contrast(name, mean, sd, float(u(1.0, 3.0)))
+
+
+def sample_anatomy(rng: np.random.Generator, lesion: LesionSpec) -> Anatomy:
+    """Pose, atrophy, ex-vacuo dilation on the lesion's side, skull (ranges: synthetic_specs)."""
+    rotation = np.clip(rng.normal(0.0, 2.0, 3), -5.0, 5.0)
+    size = float(np.clip(rng.normal(1.0, 0.04), 0.9, 1.1))
+    scale = size * np.exp(np.clip(rng.normal(0.0, 0.01, 3), -0.02, 0.02))
+    shift = rng.uniform(-3.0, 3.0, 3)
+    atrophy = float(rng.uniform() ** 1.5)  # most subjects mild, a few marked
+    gain = {-1: 0.23 * atrophy, 1: 0.23 * atrophy}
+    if lesion.side and lesion.components:
+        # ex vacuo: tissue loss pulls the nearby ventricle open, more for large, near lesions
+        centre = load_tissue_maps().ventricles[lesion.side][0]
+        distance = float(np.linalg.norm(lesion.components[0].centre - centre))
+        pull = min(1.0, lesion.volume_mm3 / 50_000.0) ** 0.5 * np.exp(-distance / 40.0)
+        gain[lesion.side] += 0.12 * float(pull)
+    skull = rng.random() < 0.5
+    extra_csf, skull_mm, scalp_mm = 0.5 + 2.5 * atrophy * rng.uniform(0.6, 1.0), 0.0, 0.0
+    if skull:
+        skull_mm, scalp_mm = rng.uniform(3.0, 7.0), rng.uniform(3.0, 7.0)
+    return Anatomy(
+        tuple(float(v) for v in rotation),
+        tuple(float(v) for v in scale),
+        tuple(float(v) for v in shift),
+        atrophy,
+        {k: float(v) for k, v in gain.items()},
+        float(0.6 * atrophy),
+        float(extra_csf),
+        float(skull_mm),
+        float(scalp_mm),
+    )
