@@ -33,4 +33,3 @@ def test_fit_validation_runs_in_bf16_only_on_a_native_bf16_cpu(
     module.eval()
     with torch.no_grad():
         assert _validation_dtype(module, fn, trainer_precision) == expected
-

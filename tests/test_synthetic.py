@@ -80,6 +80,9 @@ def test_isles_like_layout_grid_and_spacing(tmp_path):
     name = "sub-strokecase0001/ses-0001/sub-strokecase0001_ses-0001"
     assert images[0] == tmp_path / f"rawdata/{name}_dwi.nii.gz"
     assert records[0].mask == tmp_path / f"derivatives/{name}_msk.nii.gz"
+    flair = find_isles(tmp_path, "flair")  # the same heads and lesions, FLAIR-like
+    assert [r.mask for r in flair] == [r.mask for r in records]
+    assert flair[0].image == tmp_path / f"rawdata/{name}_flair.nii.gz"
     for record, spacing in zip(records, spacings, strict=True):
         image, affine, _ = _load(record.image)
         mask, mask_affine, _ = _load(record.mask)
@@ -104,6 +107,11 @@ def test_synth_main_writes_refuses_and_forces(tmp_path, capsys):
     assert manifest["seed"] == 0 and manifest["n"] == 2 and manifest["spacing"] == COARSE
     assert len(manifest["atlas"]) == 2 and len(manifest["isles"]) == 1
     assert {"volume_ml", "components", "spec_volume_ml"} <= set(manifest["atlas"][0])
+    assert manifest["generator_version"] == syn.GENERATOR_VERSION
+    assert set(manifest["parameter_ranges"]) == {"lesions", "anatomy", "contrast"}
+    parameters = manifest["isles"][0]["parameters"]  # every subject's own values
+    assert set(parameters["contrasts"]) == {"dwi", "flair"}
+    assert {"atrophy", "ventricle_mm", "skull_mm", "scale"} <= set(parameters["anatomy"])
     assert "fit" in capsys.readouterr().out
 
     assert synth_main(argv) == 2
@@ -148,3 +156,11 @@ def test_datamodule_regenerates_data_written_with_other_settings(tmp_path, capsy
     assert "generating it anew" in capsys.readouterr().out
     assert json.loads((tmp_path / "synthetic.json").read_text())["n"] == 3
     assert not (tmp_path / "splits").exists()
+
+
+def test_figure_shows_the_template_and_both_sets(tmp_path):
+    from lesionres.data.synthetic_figure import main
+
+    path = tmp_path / "docs" / "synthetic.png"
+    assert main([str(path), "--n", "1", "--n-isles", "1"]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

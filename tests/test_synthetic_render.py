@@ -1,4 +1,5 @@
-"""Rendering a synthetic subject on a grid (coarse grids: seconds on a CPU)."""
+"""Rendering a synthetic subject on a grid: lesions in tissue, contrasts, atrophy, skull
+(coarse grids: seconds on a CPU)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import nibabel as nib
 import numpy as np
 
 from lesionres.data import synthetic_render as render
-from lesionres.data.mni_template import template_file
+from lesionres.data.mni_template import load_tissue_maps, template_file
 from lesionres.data.synthetic_specs import LesionSpec, SubjectSpec, sample_subject
 
 COARSE = 4.0  # mm: keeps every rendering to a few tens of milliseconds
@@ -61,3 +62,79 @@ def test_same_subject_on_two_grids_has_a_similar_lesion():
     volumes = [render.render_subject(subject, g)[1].sum() * COARSE**3 for g in (atlas, oblique)]
     assert volumes[0] > 0
     assert abs(volumes[0] - volumes[1]) < 0.3 * volumes[0]
+
+
+def test_every_lesion_voxel_lies_in_brain_tissue():
+    grid = render.atlas_grid(3.0)
+    seen = 0
+    for index in range(8):
+        subject = sample_subject(9, index)
+        fractions, mask = render.render_tissues(subject, grid)
+        inside = mask.astype(bool)
+        seen += inside.sum()
+        lesion = fractions["rim"] + fractions["core"]
+        brain = fractions["gm"] + fractions["wm"] + lesion
+        assert (lesion[inside] >= 0.5).all() and (brain[inside] >= 0.5).all()
+        assert not (mask & (fractions["skull"] + fractions["scalp"] > 0.5)).any()
+    assert seen > 0
+
+
+def _ventricles(fractions: dict, grid: render.Grid, side: int) -> float:
+    """CSF volume (ml) in the deep box of one hemisphere: the lateral ventricle's."""
+    low, high = load_tissue_maps().ventricle_box
+    ijk = np.stack(np.meshgrid(*(np.arange(n) for n in grid.shape), indexing="ij"), axis=-1)
+    world = ijk @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+    box = ((world > low) & (world < high)).all(axis=-1) & (world[..., 0] * side > 0)
+    return float(fractions["csf"][box].sum() * np.prod(grid.spacing) / 1000)
+
+
+def test_atrophy_and_ex_vacuo_widen_the_ventricles():
+    grid = render.atlas_grid(3.0)
+    subject = sample_subject(9, 0)
+    still = replace(subject.anatomy, ventricle_mm={-1: 0.0, 1: 0.0}, sulcal_widening=0.0)
+    young = replace(subject, anatomy=still)
+    base = render.render_tissues(young, grid)[0]
+    old = replace(young, anatomy=replace(still, ventricle_mm={-1: 3.5, 1: 3.5}))
+    aged = render.render_tissues(old, grid)[0]
+    for side in (-1, 1):
+        assert _ventricles(aged, grid, side) > 1.5 * _ventricles(base, grid, side)
+    # ex vacuo: the lesion's side only
+    one = replace(young, anatomy=replace(still, ventricle_mm={-1: 3.0, 1: 0.0}))
+    dilated = render.render_tissues(one, grid)[0]
+    assert _ventricles(dilated, grid, -1) > 1.5 * _ventricles(base, grid, -1)
+    assert _ventricles(dilated, grid, 1) < 1.2 * _ventricles(base, grid, 1)  # across the septum
+    # sulcal widening turns cortex into CSF
+    wide = render.render_tissues(replace(young, anatomy=replace(still, sulcal_widening=0.6)), grid)
+    assert wide[0]["csf"].sum() > 1.1 * base["csf"].sum()
+    assert wide[0]["gm"].sum() < base["gm"].sum()
+
+
+def test_rendered_intensities_follow_each_contrast():
+    subject, index = _subject_with_lesion(8.0)
+    grid = render.atlas_grid(3.0)
+    fractions, mask = render.render_tissues(subject, grid)
+    pure = {k: fractions[k] > 0.7 for k in ("gm", "wm", "csf")}
+    isles = sample_subject(5, index, "isles")  # its DWI and FLAIR contrasts on this head
+    images, isles_mask = render.render_contrasts(replace(subject, contrasts=isles.contrasts), grid)
+    t1, _ = render.render_subject(subject, grid)
+    means = {k: t1[v].mean() for k, v in pure.items()}
+    assert means["wm"] > means["gm"] > means["csf"]  # T1
+    assert t1[mask > 0].mean() < means["gm"]  # chronic: darker than grey matter
+    core = (fractions["core"] > 0.7) & (mask > 0)
+    assert core.any() and t1[core].mean() < t1[mask > 0].mean()  # the cavity is darkest
+    for name in ("dwi", "flair"):  # the lesion (core most) brighter than white matter
+        image = images[name]
+        assert image[isles_mask > 0].mean() > 1.3 * image[pure["wm"]].mean()
+        assert image[pure["csf"]].mean() < 0.5 * image[pure["wm"]].mean()
+
+
+def test_skull_and_scalp_only_when_drawn():
+    grid = render.atlas_grid(COARSE)
+    subject = sample_subject(9, 1)
+    with_skull = replace(subject.anatomy, skull_mm=5.0, scalp_mm=5.0)
+    stripped = replace(subject.anatomy, skull_mm=0.0, scalp_mm=0.0)
+    head = render.render_tissues(replace(subject, anatomy=with_skull), grid)[0]
+    brain = render.render_tissues(replace(subject, anatomy=stripped), grid)[0]
+    voxel_ml = COARSE**3 / 1000
+    assert 150 < head["skull"].sum() * voxel_ml < 1500 and head["scalp"].sum() > 0
+    assert brain["skull"].sum() == 0 and brain["scalp"].sum() == 0

@@ -11,7 +11,8 @@ The synthetic subjects are drawn from tissue maps, not from the T1 itself
 from them (the intracranial region, ``T1 > 30`` with its holes filled, minus grey and white
 matter: ventricles and sulci), a map of the sulcal CSF's neighbourhood (where cortex gives way
 to CSF with atrophy), and the signed distance (mm) to the intracranial surface, from which each
-subject gets its own extra-axial CSF, skull and scalp.
+subject gets its own extra-axial CSF, skull and scalp, and the signed distance to the lateral
+ventricles (which widen with atrophy and ex vacuo).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ TEMPLATE_NAME = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
 BRAIN_CENTRE = np.array([0.0, -18.0, 22.0])  # centre of the template grid (MNI mm)
 WM_LEVEL = 222.0  # template T1 intensities (0-255): white matter ~222, grey ~167, CSF ~66
 CSF_LEVEL = 66.0
-TISSUE_CHANNELS = ("gm", "wm", "csf", "sulcal", "distance")  # channels of TissueMaps.maps
+# channels of TissueMaps.maps
+TISSUE_CHANNELS = ("gm", "wm", "csf", "sulcal", "distance", "ventricle_distance")
 _DISTANCE_RANGE_MM = (-10.0, 40.0)  # the signed distance is clipped (only its edge matters)
 
 
@@ -145,8 +147,9 @@ class TissueMaps:
     Attributes:
         maps: (C, I, J, K) float32, the :data:`TISSUE_CHANNELS`: grey matter, white matter and
             CSF probabilities (0-1, summing to about 1 inside the intracranial region), the
-            sulcal neighbourhood (0-1: cortex next to sulcal or surface CSF) and the signed
-            distance to the intracranial surface (mm, negative inside, clipped to -10..40).
+            sulcal neighbourhood (0-1: cortex next to sulcal or surface CSF), the signed
+            distance to the intracranial surface (mm, negative inside, clipped to -10..40) and
+            the signed distance to the lateral ventricles (mm, negative inside, -10..20).
         ventricles: Per side (-1 left, +1 right): centre (3,) and covariance (3, 3), MNI mm,
             of the lateral ventricle (where atrophy and ex-vacuo dilation act).
         ventricle_box: (low, high) MNI mm corners of the box that holds both lateral ventricles.
@@ -184,11 +187,13 @@ def load_tissue_maps() -> TissueMaps:
     deep = np.zeros(inside.shape, dtype=bool)
     deep[box] = csf[box] > 0.5
     ventricles = {}
+    lateral = np.zeros(inside.shape, dtype=bool)
     for side in (-1, 1):
         # the largest deep CSF component of each hemisphere: that lateral ventricle
         labels, count = ndimage.label(deep & ((x * side) > 1.0)[:, None, None])
         sizes = ndimage.sum_labels(labels > 0, labels, index=np.arange(1, count + 1))
         part = labels == int(np.argmax(sizes)) + 1
+        lateral |= part
         ijk = np.argwhere(part)
         points = np.stack([x[ijk[:, 0]], y[ijk[:, 1]], z[ijk[:, 2]]], axis=1)
         ventricles[side] = (points.mean(axis=0), np.cov(points.T))
@@ -198,7 +203,11 @@ def load_tissue_maps() -> TissueMaps:
     surface = (distance > -2.0).astype(np.float32) * inside
     sulcal = np.clip(2.5 * ndimage.gaussian_filter(outer + surface, 1.5), 0.0, 1.0)
     distance = np.clip(distance, *_DISTANCE_RANGE_MM).astype(np.float32)
-    maps = np.stack([gm, wm, csf, sulcal.astype(np.float32), distance])
+    to_ventricle = ndimage.distance_transform_edt(~lateral) - ndimage.distance_transform_edt(
+        lateral
+    )
+    to_ventricle = np.clip(to_ventricle, -10.0, 20.0).astype(np.float32)
+    maps = np.stack([gm, wm, csf, sulcal.astype(np.float32), distance, to_ventricle])
     return TissueMaps(np.ascontiguousarray(maps, dtype=np.float32), ventricles, (low, high))
 
 

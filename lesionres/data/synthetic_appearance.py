@@ -54,9 +54,8 @@ class Anatomy:
         scale: Head size per axis (1 = the template).
         shift_mm: Translation (mm).
         atrophy: 0 (none) to 1 (marked): drives the three values below.
-        ventricle_gain: Magnification of each lateral ventricle, ``{-1: left, +1: right}``:
-            the template is sampled at ``c + (1 - g) (x - c)`` near a ventricle's centre ``c``
-            (atrophy and, on the lesion's side, ex-vacuo dilation).
+        ventricle_mm: How far (mm) each lateral ventricle's wall moves out into the tissue,
+            ``{-1: left, +1: right}`` (atrophy and, on the lesion's side, ex-vacuo dilation).
         sulcal_widening: Share of the cortex next to sulcal CSF that becomes CSF.
         extra_csf_mm: Extra-axial CSF thickness.
         skull_mm: Skull thickness, 0 for a skull-stripped image (no skull, no scalp).
@@ -67,7 +66,7 @@ class Anatomy:
     scale: tuple[float, float, float]
     shift_mm: tuple[float, float, float]
     atrophy: float
-    ventricle_gain: dict[int, float]
+    ventricle_mm: dict[int, float]
     sulcal_widening: float
     extra_csf_mm: float
     skull_mm: float
@@ -79,21 +78,21 @@ def sample_contrast(name: str, rng: np.random.Generator) -> Contrast:
     u = rng.uniform
     if name == "t1":  # WM > GM > CSF; chronic lesion: CSF-like cavity, rim darker than GM
         gm, csf = u(0.55, 0.8), u(0.1, 0.35)
-        mean = {"gm": gm, "csf": csf, "skull": u(0.02, 0.2), "scalp": u(0.6, 1.2),
-                "core": csf + u(0.0, 0.25) * (gm - csf), "rim": gm * u(0.7, 0.95)}  # fmt: skip
-    elif name == "dwi":  # b=1000: GM >= WM >> CSF, fat-suppressed scalp; acute core bright
-        core = u(1.8, 3.0)
-        mean = {"gm": u(1.0, 1.3), "csf": u(0.08, 0.3), "skull": u(0.02, 0.12),
-                "scalp": u(0.03, 0.3), "core": core,
-                "rim": 1 + u(0.3, 0.6) * (core - 1)}  # fmt: skip
-    elif name == "flair":  # CSF suppressed, GM >= WM; lesion bright
-        core = u(1.4, 2.2)
-        mean = {"gm": u(1.0, 1.25), "csf": u(0.05, 0.25), "skull": u(0.02, 0.12),
-                "scalp": u(0.4, 1.0), "core": core,
-                "rim": 1 + u(0.4, 0.8) * (core - 1)}  # fmt: skip
+        core = csf + u(0.0, 0.25) * (gm - csf)
+        rim = core + u(0.5, 0.85) * (gm - core)
+        outer = {"skull": u(0.02, 0.2), "scalp": u(0.6, 1.2)}
+    elif name in ("dwi", "flair"):
+        # DWI b=1000: GM >= WM >> CSF, fat-suppressed scalp, acute core 1.8-3x WM;
+        # FLAIR: CSF suppressed, GM >= WM, lesion 1.4-2.2x WM; the rim between tissue and core
+        dwi = name == "dwi"
+        gm = u(1.0, 1.3) if dwi else u(1.0, 1.25)
+        csf = u(0.08, 0.3) if dwi else u(0.05, 0.25)
+        core = u(1.8, 3.0) if dwi else u(1.4, 2.2)
+        rim = gm + u(0.3, 0.7) * (core - gm)
+        outer = {"skull": u(0.02, 0.12), "scalp": u(0.03, 0.3) if dwi else u(0.4, 1.0)}
     else:
         raise LesionresError(f"unknown contrast {name!r} (expected one of {CONTRASTS})")
-    mean["wm"] = 1.0
+    mean = {"gm": gm, "wm": 1.0, "csf": csf, **outer, "rim": rim, "core": core}
     mean = {k: float(mean[k]) for k in TISSUES}
     sd = {k: float(v * u(0.01, 0.05)) for k, v in mean.items()}
     return Contrast(name, mean, sd, float(u(1.0, 3.0)))
@@ -106,13 +105,13 @@ def sample_anatomy(rng: np.random.Generator, lesion: LesionSpec) -> Anatomy:
     scale = size * np.exp(np.clip(rng.normal(0.0, 0.01, 3), -0.02, 0.02))
     shift = rng.uniform(-3.0, 3.0, 3)
     atrophy = float(rng.uniform() ** 1.5)  # most subjects mild, a few marked
-    gain = {-1: 0.23 * atrophy, 1: 0.23 * atrophy}
+    widen = {-1: 3.5 * atrophy, 1: 3.5 * atrophy}
     if lesion.side and lesion.components:
         # ex vacuo: tissue loss pulls the nearby ventricle open, more for large, near lesions
         centre = load_tissue_maps().ventricles[lesion.side][0]
         distance = float(np.linalg.norm(lesion.components[0].centre - centre))
         pull = min(1.0, lesion.volume_mm3 / 50_000.0) ** 0.5 * np.exp(-distance / 40.0)
-        gain[lesion.side] += 0.12 * float(pull)
+        widen[lesion.side] += 3.0 * float(pull)
     skull = rng.random() < 0.5
     extra_csf, skull_mm, scalp_mm = 0.5 + 2.5 * atrophy * rng.uniform(0.6, 1.0), 0.0, 0.0
     if skull:
@@ -122,7 +121,7 @@ def sample_anatomy(rng: np.random.Generator, lesion: LesionSpec) -> Anatomy:
         tuple(float(v) for v in scale),
         tuple(float(v) for v in shift),
         atrophy,
-        {k: float(v) for k, v in gain.items()},
+        {k: float(v) for k, v in widen.items()},
         float(0.6 * atrophy),
         float(extra_csf),
         float(skull_mm),

@@ -2,15 +2,16 @@
 
 Everything is sampled directly on the target grid, never rendered at 1 mm and downsampled: each
 voxel centre ``x`` is mapped to the template point ``y = C + S^-1 R^T (x - C - t) + u(x)`` (the
-subject's head pose, then its smooth deformation ``u``, which also holds the atrophy's and the
-ex-vacuo dilation's magnification of the lateral ventricles) and the tissue maps
+subject's head pose, then its smooth deformation ``u``) and the tissue maps
 (:func:`~lesionres.data.mni_template.load_tissue_maps`) are read there by trilinear
 interpolation, so the lesion mask deforms with the image. A coarse spacing is a physical
 acquisition: the maps are blurred by
 :func:`~lesionres.data.mni_template.acquisition_sigma` first, which also gives partial-volume
 mixing at every tissue border.
 
-Per voxel: grey matter next to sulcal CSF turns into CSF with atrophy; extra-axial CSF, skull
+Per voxel: the lateral ventricles widen (their walls move out by the subject's atrophy and
+ex-vacuo millimetres, on the template's ventricle distance), grey matter next to sulcal CSF
+turns into CSF with atrophy; extra-axial CSF, skull
 and scalp are layers of the subject's thicknesses at the template's surface distance (soft
 edges: partial volume); the lesion replaces grey and white matter by its fraction (below). The
 image is the sum over tissues of probability x tissue intensity (a Gaussian per tissue: its
@@ -44,11 +45,9 @@ from scipy.special import erfc
 
 from lesionres.data.mni_template import (
     BRAIN_CENTRE,
-    TISSUE_CHANNELS,
     acquisition_sigma,
     blurred_tissue_maps,
     load_template,
-    load_tissue_maps,
 )
 from lesionres.data.synthetic_appearance import TISSUES, Contrast
 from lesionres.data.synthetic_specs import Anatomy, LesionSpec, SubjectSpec, stream
@@ -68,7 +67,6 @@ ISLES_FOV_MM = (224.0, 224.0, 146.0)  # 112x112x73 at 2 mm, the typical ISLES 20
 EDGE_SIGMA_MM = 0.6  # intrinsic softness of a lesion boundary (gliosis + 1 mm partial volume)
 LAYER_SIGMA_MM = 0.5  # softness of the extra-axial CSF / skull / scalp borders
 MAX_ROUGHNESS_MM = 3.5  # the outline noise's amplitude, at most
-_VENTRICLE_SPREAD = 2.0  # the magnification's Gaussian is the ventricle's covariance x this
 # Smooth fields (deformation, bias) live on a 5 mm lattice of a 280 mm cube around the brain,
 # large enough for any oblique ISLES-like grid; they are evaluated by trilinear lookup.
 _LATTICE_HALF_MM = 140.0
@@ -158,31 +156,6 @@ def _lattice_field(coef: np.ndarray) -> np.ndarray:
     return np.einsum("...abc,ia,jb,kc->...ijk", coef, w, w, w, optimize=True)
 
 
-def _lattice_world() -> np.ndarray:
-    """World (mm) coordinates of the smooth fields' lattice, (3, L, L, L)."""
-    axis = np.linspace(-_LATTICE_HALF_MM, _LATTICE_HALF_MM, _LATTICE_SIZE)
-    return np.stack(np.meshgrid(*(axis + c for c in BRAIN_CENTRE), indexing="ij"))
-
-
-def _ventricle_field(anatomy: Anatomy) -> np.ndarray:
-    """Displacement (3, L, L, L) that magnifies each lateral ventricle by its gain.
-
-    Near a ventricle's centre ``c`` the template is read at ``c + (1 - g)(x - c)``: its
-    content appears ``1 / (1 - g)`` times larger, fading out over the ventricle's extent.
-    """
-    world = _lattice_world().reshape(3, -1)
-    field = np.zeros_like(world)
-    for side, (centre, covariance) in load_tissue_maps().ventricles.items():
-        gain = anatomy.ventricle_gain.get(side, 0.0)
-        if gain <= 0:
-            continue
-        offset = world - centre[:, None]
-        inverse = np.linalg.inv(covariance * _VENTRICLE_SPREAD)
-        weight = np.exp(-0.5 * np.einsum("in,ij,jn->n", offset, inverse, offset))
-        field -= gain * offset * weight
-    return field.reshape(3, *([_LATTICE_SIZE] * 3))
-
-
 def _pose(anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
     """``(M, b)`` with template point ``y = M x + b`` for a voxel at world ``x`` (before ``u``)."""
     rotation = _euler(np.deg2rad(anatomy.rotation_deg))
@@ -204,7 +177,7 @@ def _sampling_fields(subject: SubjectSpec, grid: Grid) -> tuple[torch.Tensor, to
         ``(lookup, log_bias, max_shift)``: (I, J, K, 3) template coordinates (z, y, x order in
         [-1, 1]), (I, J, K) log bias, and max |y - x| in mm.
     """
-    warp = sum(_lattice_field(c) for c in subject.warp_coef) + _ventricle_field(subject.anatomy)
+    warp = sum(_lattice_field(c) for c in subject.warp_coef)
     bias = _lattice_field(subject.bias_coef)[None]
     lattice = np.concatenate([warp, bias]).astype(np.float32)
     spacing = np.array(grid.spacing)
@@ -317,15 +290,23 @@ def _render(subject: SubjectSpec, grid: Grid) -> _Rendered:
     maps = F.grid_sample(
         maps_volume, lookup[None], mode="bilinear", padding_mode="border", align_corners=True
     )[0].numpy()  # the rest in numpy: cheap elementwise work, no thread-pool waits
-    gm, wm, csf, sulcal, distance = (maps[TISSUE_CHANNELS.index(k)] for k in TISSUE_CHANNELS)
+    gm, wm, csf, sulcal, distance, to_ventricle = maps
     anatomy = subject.anatomy
-
-    # atrophy: cortex next to sulcal CSF gives way to CSF
-    lost = gm * (np.float32(anatomy.sulcal_widening) * sulcal)
-    gm -= lost
-    csf += lost
-    # extra-axial CSF, skull, scalp: layers at the intracranial surface distance (mm)
     sigma = math.sqrt(LAYER_SIGMA_MM**2 + float(np.mean(np.square(grid.blur_mm))))
+
+    # atrophy, ex vacuo: the lateral ventricles' walls move out into the tissue (per side)
+    left = lookup[..., 2].numpy() < 0  # template x < 0 (the template grid is symmetric)
+    widen = np.where(left, anatomy.ventricle_mm[-1], anatomy.ventricle_mm[1]).astype(np.float32)
+    was = _step(-to_ventricle, sigma)
+    taken = np.clip((_step(widen - to_ventricle, sigma) - was) / np.maximum(1 - was, 1e-3), 0, 1)
+    # and cortex next to sulcal CSF gives way to CSF
+    cortex = np.float32(anatomy.sulcal_widening) * sulcal
+    lost = gm * np.maximum(taken, cortex) + wm * taken
+    gm *= 1 - np.maximum(taken, cortex)
+    wm *= 1 - taken
+    csf += lost
+    del left, was, taken, cortex, lost, widen
+    # extra-axial CSF, skull, scalp: layers at the intracranial surface distance (mm)
     edges = np.cumsum([0.0, anatomy.extra_csf_mm, anatomy.skull_mm, anatomy.scalp_mm])
     steps = [_step(distance - np.float32(e), sigma) for e in edges[: 4 if anatomy.skull_mm else 2]]
     csf += steps[0] - steps[1]

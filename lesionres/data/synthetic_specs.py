@@ -19,10 +19,10 @@ field ``n`` (wavelengths 6-14 mm), ``a`` = 15-35 % of each blob's radius (at mos
 
 **Anatomy** (:class:`Anatomy`): a head pose after registration (isotropic scale 0.9-1.1,
 +-2 % per axis, rotations up to 5 degrees, shifts up to 3 mm), a smooth B-spline deformation,
-atrophy 0-1 (ventricles magnified up to 1.3x linearly, i.e. up to ~2.2x in volume; up to 60 %
-of the cortex next to sulcal CSF turned into CSF; extra-axial CSF 0.5-4 mm), ex-vacuo dilation
-of the lateral ventricle on the lesion's side (up to +0.12 magnification for a large, near
-lesion), skull and scalp in half of the subjects (3-7 mm each).
+atrophy 0-1 (lateral ventricle walls moved out by up to 3.5 mm, up to 60 % of the cortex next
+to sulcal CSF turned into CSF, extra-axial CSF 0.5-3 mm), ex-vacuo dilation of the lateral
+ventricle on the lesion's side (up to 3 mm more for a large lesion near it), skull and scalp
+in half of the subjects (3-7 mm each).
 
 **Contrast** (:class:`Contrast`): a Gaussian per tissue (mean relative to white matter, sd
 1-5 % of the mean), T1-like for the ATLAS-like set (WM > GM > CSF; chronic lesion: CSF-like
@@ -228,7 +228,7 @@ class SubjectSpec:
                 "scale": [round(v, 4) for v in a.scale],
                 "shift_mm": [round(v, 3) for v in a.shift_mm],
                 "atrophy": round(a.atrophy, 4),
-                "ventricle_gain": {str(k): round(v, 4) for k, v in a.ventricle_gain.items()},
+                "ventricle_mm": {str(k): round(v, 3) for k, v in a.ventricle_mm.items()},
                 "sulcal_widening": round(a.sulcal_widening, 4),
                 "extra_csf_mm": round(a.extra_csf_mm, 3),
                 "skull_mm": round(a.skull_mm, 3),

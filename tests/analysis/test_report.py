@@ -103,7 +103,7 @@ def test_report_states_what_each_cohort_put_in_front_of_the_model(tmp_path):
     assert "modality dwi; space scanner; voxel size 2x2x2 mm" in text
     assert "**modality shift** (T1w -> dwi)" in text and "**space difference**" in text
     assert "(N-1)/2 voxels" in text and "scored against the **original** ground truth" in text
-    # the built-in ISLES-like cohort is T1-like: no modality shift may be claimed for it
+    # a cohort of the same contrast on other grids: no modality shift may be claimed for it
     synthetic = with_other_cohort(atlas).fillna({"space": "scanner-like"})
     synthetic["modality"] = "T1w-like (synthetic)"
     synthetic.to_csv(tmp_path / "synthetic.csv", index=False)
@@ -111,3 +111,9 @@ def test_report_states_what_each_cohort_put_in_front_of_the_model(tmp_path):
     text = text.read_text()
     assert "modality shift" not in text and "has no T1w" not in text
     assert "**space difference**" in text
+    # the built-in ISLES-like cohort is DWI-like: the shift is stated, as for real ISLES
+    isles = synthetic["dataset"] != synthetic["dataset"].iloc[0]
+    synthetic.loc[isles, "modality"] = "dwi-like (synthetic)"
+    synthetic.to_csv(tmp_path / "synthetic.csv", index=False)
+    text = analyze(tmp_path / "synthetic.csv", tmp_path / "syn2", n_boot=0, make_figures=False)
+    assert "**modality shift** (T1w-like (synthetic) -> dwi-like (synthetic))" in text.read_text()
