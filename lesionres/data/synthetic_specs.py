@@ -27,8 +27,10 @@ in half of the subjects (3-7 mm each).
 **Contrast** (:class:`Contrast`): a Gaussian per tissue (mean relative to white matter, sd
 1-5 % of the mean), T1-like for the ATLAS-like set (WM > GM > CSF; chronic lesion: CSF-like
 cavity inside a gliotic rim darker than grey matter), DWI-like (GM >= WM >> CSF, acute lesion
-core 1.8-3x white matter) and FLAIR-like (lesion 1.4-2.2x) for the ISLES-like set; a smooth
-bias field (about +-10-25 %), a global scale and Rician noise, partly per cohort ("site").
+core 1.8-3x white matter) and FLAIR-like (lesion 1.4-2.2x) for the ISLES-like set; the
+lesion's rim 1-3 mm wide; a smooth bias field (about +-10-25 %), a global scale (white matter
+at 540-1100 file units) and Rician noise (sd 0.8-4.2 % of white matter), the last two partly
+per cohort ("site").
 
 **Determinism**: every subject draws its parameters from its own random stream, seeded by
 ``(seed, dataset, index)`` (:func:`stream`), and its noise from another, so a subject depends
