@@ -34,6 +34,7 @@ __all__ = [
     "BRAIN_CENTRE",
     "CSF_LEVEL",
     "TEMPLATE_NAME",
+    "GM_LEVEL",
     "TISSUE_CHANNELS",
     "WM_LEVEL",
     "Template",
@@ -43,6 +44,7 @@ __all__ = [
     "blurred_tissue_maps",
     "load_template",
     "load_tissue_maps",
+    "synthesis_sigma",
     "template_file",
 ]
 
@@ -51,7 +53,8 @@ BRAIN_CENTRE = np.array([0.0, -18.0, 22.0])  # centre of the template grid (MNI 
 WM_LEVEL = 222.0  # template T1 intensities (0-255): white matter ~222, grey ~167, CSF ~66
 CSF_LEVEL = 66.0
 # channels of TissueMaps.maps
-TISSUE_CHANNELS = ("gm", "wm", "csf", "sulcal", "distance", "ventricle_distance")
+TISSUE_CHANNELS = ("gm", "wm", "csf", "sulcal", "distance", "ventricle_distance", "sulcal_csf")
+GM_LEVEL = 167.0
 _DISTANCE_RANGE_MM = (-10.0, 40.0)  # the signed distance is clipped (only its edge matters)
 
 
@@ -129,6 +132,15 @@ def acquisition_sigma(spacing: float) -> float:
     return 0.75 * spacing if spacing > 1.0 + 1e-6 else 0.0
 
 
+def synthesis_sigma(spacing: float) -> float:
+    """Blur (mm) for rendering synthetic subjects at ``spacing``: FWHM = the voxel size.
+
+    Sharper than :func:`acquisition_sigma` (0.75 x spacing): the MNI maps are a population
+    average whose sulci are already blurred, and a real 2 mm scan shows its sulci.
+    """
+    return spacing / 2.355 if spacing > 1.0 + 1e-6 else 0.0
+
+
 @lru_cache(maxsize=4)
 def blurred_template(blur_mm: tuple[float, float, float]) -> tuple[torch.Tensor, torch.Tensor]:
     """Template T1 and tissue map blurred by ``blur_mm`` (1 mm voxels), as (1,1,I,J,K) tensors."""
@@ -149,7 +161,9 @@ class TissueMaps:
             CSF probabilities (0-1, summing to about 1 inside the intracranial region), the
             sulcal neighbourhood (0-1: cortex next to sulcal or surface CSF), the signed
             distance to the intracranial surface (mm, negative inside, clipped to -10..40) and
-            the signed distance to the lateral ventricles (mm, negative inside, -10..20).
+            the signed distance to the lateral ventricles (mm, negative inside, -10..20), and
+            the sulcal CSF fraction (0-1, from the template T1's partial volume, outside the
+            lateral ventricles), which each subject sharpens.
         ventricles: Per side (-1 left, +1 right): centre (3,) and covariance (3, 3), MNI mm,
             of the lateral ventricle (where atrophy and ex-vacuo dilation act).
         ventricle_box: (low, high) MNI mm corners of the box that holds both lateral ventricles.
@@ -176,6 +190,15 @@ def load_tissue_maps() -> TissueMaps:
     region = ndimage.gaussian_filter(inside.astype(np.float32), 0.7)
     gm *= region
     wm *= region
+    # the template T1's partial-volume sulci: between grey matter (167) and CSF (66) a voxel is
+    # part CSF; the probability maps blur most of them away
+    partial = np.clip((GM_LEVEL - template.t1) / (GM_LEVEL - CSF_LEVEL), 0.0, 1.0) * region
+    tissue = gm + wm
+    room = np.clip(region - partial, 0.0, 1.0)
+    squeeze = np.where(tissue > room, room / np.maximum(tissue, 1e-6), 1.0).astype(np.float32)
+    gm *= squeeze
+    wm *= squeeze
+    del tissue, room, squeeze
     csf = np.clip(region - gm - wm, 0.0, 1.0)
 
     x, y, z = _world(template.t1.shape, template.affine)
@@ -207,7 +230,9 @@ def load_tissue_maps() -> TissueMaps:
         lateral
     )
     to_ventricle = np.clip(to_ventricle, -10.0, 20.0).astype(np.float32)
-    maps = np.stack([gm, wm, csf, sulcal.astype(np.float32), distance, to_ventricle])
+    # sulcal CSF outside the ventricles (sharpened per subject: a power below 1)
+    sulcal_csf = np.minimum(partial, csf) * ~ndimage.binary_dilation(lateral, iterations=2)
+    maps = np.stack([gm, wm, csf, sulcal.astype(np.float32), distance, to_ventricle, sulcal_csf])
     return TissueMaps(np.ascontiguousarray(maps, dtype=np.float32), ventricles, (low, high))
 
 

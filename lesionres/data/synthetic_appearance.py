@@ -60,6 +60,8 @@ class Anatomy:
         extra_csf_mm: Extra-axial CSF thickness.
         skull_mm: Skull thickness, 0 for a skull-stripped image (no skull, no scalp).
         scalp_mm: Scalp thickness (0 without skull).
+        sulcal_power: The template's partial-volume sulcal CSF fraction is raised to this
+            power (0.4-1; lower with atrophy): sharper, wider sulci.
     """
 
     rotation_deg: tuple[float, float, float]
@@ -71,6 +73,7 @@ class Anatomy:
     extra_csf_mm: float
     skull_mm: float
     scalp_mm: float
+    sulcal_power: float = 1.0
 
 
 def sample_contrast(name: str, rng: np.random.Generator) -> Contrast:
@@ -126,4 +129,5 @@ def sample_anatomy(rng: np.random.Generator, lesion: LesionSpec) -> Anatomy:
         float(extra_csf),
         float(skull_mm),
         float(scalp_mm),
+        float(np.clip(rng.uniform(0.4, 1.0) - 0.2 * atrophy, 0.4, 1.0)),
     )

@@ -45,9 +45,9 @@ from scipy.special import erfc
 
 from lesionres.data.mni_template import (
     BRAIN_CENTRE,
-    acquisition_sigma,
     blurred_tissue_maps,
     load_template,
+    synthesis_sigma,
 )
 from lesionres.data.synthetic_appearance import TISSUES, Contrast
 from lesionres.data.synthetic_specs import Anatomy, LesionSpec, SubjectSpec, stream
@@ -108,7 +108,7 @@ def atlas_grid(spacing: float = 1.0) -> Grid:
     affine = np.eye(4)
     affine[:3, :3] *= spacing
     affine[:3, 3] = centre - (np.array(shape) - 1) / 2.0 * spacing
-    sigma = acquisition_sigma(spacing)
+    sigma = synthesis_sigma(spacing)
     return Grid(shape, affine, (sigma, sigma, sigma))
 
 
@@ -132,7 +132,7 @@ def isles_grid(spacing: Sequence[float], rng: np.random.Generator) -> Grid:
     affine = np.eye(4)
     affine[:3, :3] = rotation * spacing  # column j = voxel axis j, length spacing[j]
     affine[:3, 3] = centre - affine[:3, :3] @ ((np.array(shape) - 1) / 2.0)
-    return Grid(shape, affine, tuple(acquisition_sigma(s) for s in spacing))
+    return Grid(shape, affine, tuple(synthesis_sigma(s) for s in spacing))
 
 
 def _euler(angles: np.ndarray) -> np.ndarray:
@@ -290,8 +290,18 @@ def _render(subject: SubjectSpec, grid: Grid) -> _Rendered:
     maps = F.grid_sample(
         maps_volume, lookup[None], mode="bilinear", padding_mode="border", align_corners=True
     )[0].numpy()  # the rest in numpy: cheap elementwise work, no thread-pool waits
-    gm, wm, csf, sulcal, distance, to_ventricle = maps
+    gm, wm, csf, sulcal, distance, to_ventricle, sulcal_csf = maps
     anatomy = subject.anatomy
+    # the subject's sulci: partial-volume sulcal CSF raised to a power below 1 (sharper, wider)
+    if anatomy.sulcal_power < 1.0:
+        extra = np.power(np.clip(sulcal_csf, 0.0, 1.0), np.float32(anatomy.sulcal_power))
+        extra -= sulcal_csf
+        tissue = gm + wm
+        share = np.clip(extra / np.maximum(tissue, 1e-3), 0.0, 1.0)
+        csf += tissue * share
+        gm *= 1 - share
+        wm *= 1 - share
+        del extra, tissue, share
     sigma = math.sqrt(LAYER_SIGMA_MM**2 + float(np.mean(np.square(grid.blur_mm))))
 
     # atrophy, ex vacuo: the lateral ventricles' walls move out into the tissue (per side)

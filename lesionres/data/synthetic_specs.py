@@ -235,6 +235,7 @@ class SubjectSpec:
                 "extra_csf_mm": round(a.extra_csf_mm, 3),
                 "skull_mm": round(a.skull_mm, 3),
                 "scalp_mm": round(a.scalp_mm, 3),
+                "sulcal_power": round(a.sulcal_power, 4),
             },
             "contrasts": {
                 c.name: {
