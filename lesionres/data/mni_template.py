@@ -4,15 +4,17 @@ nilearn ships it (197x233x189 at 1 mm, the ATLAS v2.0 grid): its T1 gives the an
 and white matter maps the tissue that lesions are confined to and the places they are put
 (:func:`load_template`). A target spacing ``s > 1`` mm along an axis is a physical acquisition:
 the 1 mm template is first blurred with a Gaussian of ``sigma = 0.75 * s`` mm along that axis
-(SynthSeg's slice profile; :func:`blurred_template`, cached per spacing).
+(SynthSeg's slice profile; :func:`blurred_template`, cached per spacing). The synthetic
+subjects are rendered with FWHM = the voxel size instead (:func:`synthesis_sigma`).
 
 The synthetic subjects are drawn from tissue maps, not from the T1 itself
-(:func:`load_tissue_maps`): nilearn's grey and white matter probabilities, a CSF map derived
-from them (the intracranial region, ``T1 > 30`` with its holes filled, minus grey and white
-matter: ventricles and sulci), a map of the sulcal CSF's neighbourhood (where cortex gives way
-to CSF with atrophy), and the signed distance (mm) to the intracranial surface, from which each
-subject gets its own extra-axial CSF, skull and scalp, and the signed distance to the lateral
-ventricles (which widen with atrophy and ex vacuo).
+(:func:`load_tissue_maps`): nilearn's grey and white matter probabilities, a CSF map derived from
+them (the intracranial region, ``T1 > 30`` with its holes filled, minus grey and white matter:
+ventricles and sulci; where the template T1 lies between grey matter and CSF level the voxel is part
+CSF, which keeps the template's partial-volume sulci), a map of the sulcal CSF's neighbourhood
+(where cortex gives way to CSF with atrophy), and the signed distance (mm) to the intracranial
+surface, from which each subject gets its own extra-axial CSF, skull and scalp, and the signed
+distance to the lateral ventricles (which widen with atrophy and ex vacuo).
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ PATH`` draws a few subjects next to the template (``docs/synthetic_subjects.png`
 **Grids and acquisition.** Everything is sampled directly on the target grid (trilinear
 sampling of the tissue maps at the mapped template point of each voxel centre), never
 rendered at 1 mm and downsampled. A target spacing ``s > 1`` mm along an axis is a physical
-acquisition: the 1 mm maps are first blurred with a Gaussian of ``sigma = 0.75 * s`` mm along
-that axis (SynthSeg's slice profile; cached per spacing), and the lesion edge gets the same
+acquisition: the 1 mm maps are first blurred with a Gaussian of FWHM = ``s`` (``sigma = s /
+2.355`` mm) along that axis (cached per spacing; not SynthSeg's 0.75 x s, because the MNI maps
+are a population average whose sulci are already blurred), and the lesion edge gets the same
 blur; the binary mask is the lesion fraction ``>= 0.5`` on the written grid, so small
 satellites vanish at coarse spacings, as they do in real low-resolution scans.
 

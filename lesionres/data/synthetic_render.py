@@ -3,20 +3,19 @@
 Everything is sampled directly on the target grid, never rendered at 1 mm and downsampled: each
 voxel centre ``x`` is mapped to the template point ``y = C + S^-1 R^T (x - C - t) + u(x)`` (the
 subject's head pose, then its smooth deformation ``u``) and the tissue maps
-(:func:`~lesionres.data.mni_template.load_tissue_maps`) are read there by trilinear
-interpolation, so the lesion mask deforms with the image. A coarse spacing is a physical
-acquisition: the maps are blurred by
-:func:`~lesionres.data.mni_template.acquisition_sigma` first, which also gives partial-volume
-mixing at every tissue border.
+(:func:`~lesionres.data.mni_template.load_tissue_maps`) are read there by trilinear interpolation,
+so the lesion mask deforms with the image. A coarse spacing is a physical acquisition: the maps are
+blurred by :func:`~lesionres.data.mni_template.synthesis_sigma` (FWHM = voxel) first, which also
+gives partial-volume mixing at every tissue border.
 
-Per voxel: the lateral ventricles widen (their walls move out by the subject's atrophy and
-ex-vacuo millimetres, on the template's ventricle distance), grey matter next to sulcal CSF
-turns into CSF with atrophy; extra-axial CSF, skull
-and scalp are layers of the subject's thicknesses at the template's surface distance (soft
-edges: partial volume); the lesion replaces grey and white matter by its fraction (below). The
-image is the sum over tissues of probability x tissue intensity (a Gaussian per tissue: its
-mean, plus its sd x a white-noise texture), then a smooth multiplicative bias field, a global
-scale and Rician noise.
+Per voxel: the sulci's partial-volume CSF fraction is raised to the subject's power (0.4-1, sharper
+and wider sulci), the lateral ventricles widen (their walls move out by the subject's atrophy and
+ex-vacuo millimetres, on the template's ventricle distance), grey matter next to sulcal CSF turns
+into CSF with atrophy; extra-axial CSF, skull and scalp are layers of the subject's thicknesses at
+the template's surface distance (soft edges: partial volume); the lesion replaces grey and white
+matter by its fraction (below). The image is the sum over tissues of probability x tissue intensity
+(a Gaussian per tissue: its mean, plus its sd x a white-noise texture), then a smooth multiplicative
+bias field, a global scale and Rician noise.
 
 Lesion fraction: the Gaussian-smoothed indicator ``0.5 * erfc(d / (sqrt(2) * sigma))`` of the
 approximate signed distance ``d`` (mm) to the boundary, roughened by the lesion's smooth noise,

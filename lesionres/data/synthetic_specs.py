@@ -17,11 +17,12 @@ field ``n`` (wavelengths 6-14 mm), ``a`` = 15-35 % of each blob's radius (at mos
 ``cortico-subcortical`` (cortical ones: centred below the ribbon, reaching white matter),
 ``infratentorial``.
 
-**Anatomy** (:class:`Anatomy`): a head pose after registration (isotropic scale 0.9-1.1,
-+-2 % per axis, rotations up to 5 degrees, shifts up to 3 mm), a smooth B-spline deformation,
-atrophy 0-1 (lateral ventricle walls moved out by up to 3.5 mm, up to 60 % of the cortex next
-to sulcal CSF turned into CSF, extra-axial CSF 0.5-3 mm), ex-vacuo dilation of the lateral
-ventricle on the lesion's side (up to 3 mm more for a large lesion near it), skull and scalp
+**Anatomy** (:class:`Anatomy`): a head pose after registration (isotropic scale 0.9-1.1, +-2 % per
+axis, rotations up to 5 degrees, shifts up to 3 mm), a smooth B-spline deformation, atrophy 0-1
+(lateral ventricle walls moved out by up to 3.5 mm, up to 60 % of the cortex next to sulcal CSF
+turned into CSF, extra-axial CSF 0.5-3 mm), sulci from the template T1's partial volume with their
+CSF fraction raised to a power 0.4-1 (lower with atrophy: sharper, wider), ex-vacuo dilation of the
+lateral ventricle on the lesion's side (up to 3 mm more for a large lesion near it), skull and scalp
 in half of the subjects (3-7 mm each).
 
 **Contrast** (:class:`Contrast`): a Gaussian per tissue (mean relative to white matter, sd
