@@ -6,6 +6,8 @@ from lesionres.data.mni_template import (
     acquisition_sigma,
     blurred_template,
     load_template,
+    load_tissue_maps,
+    synthesis_sigma,
     template_file,
 )
 
@@ -30,3 +32,15 @@ def test_acquisition_blur_is_synthseg_rule_above_one_mm():
     assert sharp.shape == blurred.shape == tissue.shape == (1, 1, 197, 233, 189)
     assert float(blurred.std()) < float(sharp.std())  # the blur smooths the anatomy
     np.testing.assert_allclose(float(blurred.mean()), float(sharp.mean()), rtol=1e-2)
+
+
+def test_synthetic_blur_is_fwhm_voxel_and_sulci_come_from_the_t1():
+    assert synthesis_sigma(1.0) == 0.0
+    np.testing.assert_allclose(synthesis_sigma(2.0), 2.0 / 2.355)
+    maps = load_tissue_maps().maps
+    gm, wm, csf, sulcal_csf = maps[0], maps[1], maps[2], maps[6]
+    assert 0 <= sulcal_csf.min() and sulcal_csf.max() <= 1
+    assert (sulcal_csf <= csf + 1e-6).all()  # part of the CSF map
+    assert (gm + wm + csf <= 1 + 1e-5).all()
+    # the template's sulci: tens of ml of partial-volume CSF outside the ventricles
+    assert sulcal_csf.sum() / 1000 > 20

@@ -23,6 +23,7 @@ def test_atlas_grid_matches_the_template():
     assert grid.blur_mm == (0.0, 0.0, 0.0)
     two = render.atlas_grid(2.0)
     assert two.shape == (99, 117, 95)
+    np.testing.assert_allclose(two.blur_mm, (2.0 / 2.355,) * 3)  # FWHM = the voxel
     np.testing.assert_allclose(two.affine[:3, 3], (-98, -134, -72))
 
     # the field of view stays centred on the template's
@@ -107,6 +108,16 @@ def test_atrophy_and_ex_vacuo_widen_the_ventricles():
     wide = render.render_tissues(replace(young, anatomy=replace(still, sulcal_widening=0.6)), grid)
     assert wide[0]["csf"].sum() > 1.1 * base["csf"].sum()
     assert wide[0]["gm"].sum() < base["gm"].sum()
+    # sharper sulci: the partial-volume sulcal CSF to a power below 1 (tissue is conserved)
+    sharp = render.render_tissues(replace(young, anatomy=replace(still, sulcal_power=0.4)), grid)
+    flat = render.render_tissues(replace(young, anatomy=replace(still, sulcal_power=1.0)), grid)
+    assert sharp[0]["csf"].sum() > 1.05 * flat[0]["csf"].sum()
+    assert sharp[0]["gm"].sum() < flat[0]["gm"].sum()
+
+    def total(f: dict) -> float:
+        return float(sum(f[k].sum() for k in ("gm", "wm", "csf")))
+
+    np.testing.assert_allclose(total(sharp[0]), total(flat[0]), rtol=1e-2)
 
 
 def test_rendered_intensities_follow_each_contrast():
