@@ -11,7 +11,7 @@ pass is one forward of a whole 2 mm volume (104x120x96, the default ``target_sha
 - ``fp32`` (the baseline; torch's default threads) and ``fp32_1thread`` (one thread),
 - ``fp32_cl``, ``fp32_cl_1thread``: ``channels_last_3d`` weights and input,
 - ``fp32_compile``: ``torch.compile`` of the network (compile time excluded, and reported),
-- ``bf16``: ``torch.autocast("cpu", dtype=torch.bfloat16)``.
+- ``bf16``, ``bf16_cl``: ``torch.autocast("cpu", dtype=torch.bfloat16)`` (and channels-last).
 
 The variants run in interleaved rounds (a burst of load elsewhere hits all alike); every line
 gives the median and minimum over ``--steps`` rounds after ``--warmup`` untimed ones, and
@@ -34,7 +34,7 @@ import torch
 import yaml
 from _common import emit, error_text
 
-VARIANTS = ("fp32", "fp32_1thread", "fp32_cl", "fp32_cl_1thread", "fp32_compile", "bf16")
+VARIANTS = ("fp32", "fp32_1thread", "fp32_cl", "fp32_cl_1thread", "fp32_compile", "bf16", "bf16_cl")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "lesionres" / "configs" / "default.yaml"
 
 
@@ -68,7 +68,7 @@ class Runner:
         self.v = torch.randn(*self.volume)
 
     def _autocast(self):
-        if self.variant == "bf16":
+        if self.variant.startswith("bf16"):
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

@@ -12,7 +12,7 @@ import csv
 import importlib.metadata
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,10 +44,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".tmp-{path.stem}-", suffix="".join(path.suffixes)
-    )
-    os.close(handle)
+    # a plain unique name, not mkstemp: the file gets the user's umask, not mode 0600
+    suffix = "".join(path.suffixes)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.stem}{suffix}")
     try:
         yield Path(tmp)
         os.replace(tmp, path)

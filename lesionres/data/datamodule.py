@@ -42,9 +42,9 @@ from lesionres.data.split import (
     STUDY_TEST_FRACTION,
     STUDY_VAL_FRACTION,
     load_or_make_split,
-    write_json,
 )
 from lesionres.errors import LesionresError
+from lesionres.files import write_json
 from lesionres.registration import RegisterKind
 
 __all__ = ["LesionDataModule", "checkpoint_grid", "upgrade_checkpoint"]

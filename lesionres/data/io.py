@@ -13,8 +13,6 @@ through SimpleITK into the same convention: a ``(x, y, z)`` array and a voxel-to
 from __future__ import annotations
 
 import gzip
-import os
-import uuid
 import zlib
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from lesionres.errors import LesionresError
+from lesionres.files import atomic_path, file_key
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -239,26 +238,6 @@ def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray) -> Path:
         data = data.astype(np.float32)
     image = nib.Nifti1Image(data, affine)
     image.header.set_xyzt_units("mm")
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    # a plain new name (not mkstemp) so the file gets the user's umask, not mode 0600
-    tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
-    try:
+    with atomic_path(path) as tmp:
         nib.save(image, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-def file_key(path: str | Path | None) -> list:
-    """``[resolved path, size, mtime_ns]`` of a file (``[None]`` for no file): what a cache of
-    its contents is keyed by, so a changed or replaced file is read again.
-
-    Raises:
-        OSError: the file does not exist.
-    """
-    if path is None:
-        return [None]
-    stat = Path(path).stat()
-    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]

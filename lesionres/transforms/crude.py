@@ -43,9 +43,7 @@ class CrudeDegradation(DegradationTransform):
         (1, 9, 9, 9)
     """
 
-    def __init__(
-        self, factor: int | Sequence[int], include_mask: bool = False, **kwargs
-    ) -> None:
+    def __init__(self, factor: int | Sequence[int], include_mask: bool = False, **kwargs) -> None:
         super().__init__(include_mask=include_mask, **kwargs)
         # Whole numbers were checked; the ints make repr and history read as the study's N.
         self.factor = tuple(int(f) for f in parse_factor(factor, integer=True))
