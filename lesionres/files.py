@@ -18,19 +18,22 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "NIFTI_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "ITK_SUFFIXES",
     "CsvAppender",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "file_key",
     "package_versions",
-    "strip_nifti",
+    "strip_image_suffix",
     "write_csv",
     "write_json",
 ]
 
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd")
+#: Every image file name lesionres reads (NIfTI through nibabel, the others through SimpleITK).
+IMAGE_SUFFIXES = (".nii.gz", ".nii", *ITK_SUFFIXES)
 
 
 @contextlib.contextmanager
@@ -146,9 +149,9 @@ def file_key(path: str | Path | None) -> list:
     return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
 
 
-def strip_nifti(name: str) -> str:
-    """``name`` without its ``.nii.gz`` / ``.nii`` suffix (in any letter case)."""
-    for suffix in NIFTI_SUFFIXES:
+def strip_image_suffix(name: str) -> str:
+    """``name`` without its image suffix (:data:`IMAGE_SUFFIXES`, in any letter case)."""
+    for suffix in IMAGE_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name

@@ -21,13 +21,12 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from lesionres.errors import LesionresError
-from lesionres.files import atomic_path, file_key
+from lesionres.files import IMAGE_SUFFIXES, ITK_SUFFIXES, atomic_path
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "ITK_SUFFIXES",
     "NiftiError",
-    "file_key",
     "load_volume",
     "read_header",
     "read_nifti",
@@ -35,9 +34,6 @@ __all__ = [
     "squeeze_to_3d",
 ]
 
-ITK_SUFFIXES = (".mha", ".mhd", ".nrrd")
-#: Every image file name lesionres reads (NIfTI through nibabel, the others through SimpleITK).
-IMAGE_SUFFIXES = (".nii.gz", ".nii", *ITK_SUFFIXES)
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 

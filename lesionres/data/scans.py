@@ -24,7 +24,7 @@ from lesionres.data.grid import ModelGrid
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import NIFTI_SUFFIXES, SubjectRecord
 from lesionres.errors import LesionresError
-from lesionres.files import strip_nifti
+from lesionres.files import strip_image_suffix
 from lesionres.registration import RegisterKind, plan_mapping
 
 __all__ = [
@@ -56,7 +56,7 @@ class ScanEntry:
     @property
     def stem(self) -> str:
         """The file name without ``.nii``/``.nii.gz``."""
-        return strip_nifti(self.path.name)
+        return strip_image_suffix(self.path.name)
 
     def output(self, kind: str = "mask") -> Path:
         """``<relative folder>/<stem>_desc-lesion_<kind>.nii.gz``."""
