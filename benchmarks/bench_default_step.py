@@ -16,8 +16,8 @@ pass is one forward of a whole 2 mm volume (104x120x96, the default ``target_sha
 The variants run in interleaved rounds (a burst of load elsewhere hits all alike); every line
 gives the median and minimum over ``--steps`` rounds after ``--warmup`` untimed ones, and
 ``ratio_vs_baseline`` (baseline median / this median: higher is faster). The validation pass
-runs every third round. Whether a variant
-keeps the accuracy is not measured here: that takes a whole ``fit`` (BENCHMARKS.md).
+runs every third round. Whether a variant keeps the accuracy is not measured here: that takes a
+whole ``fit`` (BENCHMARKS.md).
 
 Run: ``python benchmarks/bench_default_step.py [--steps N] [--warmup N] [--variants ...]``.
 """
