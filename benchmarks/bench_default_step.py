@@ -11,13 +11,13 @@ pass is one forward of a whole 2 mm volume (104x120x96, the default ``target_sha
 - ``fp32`` (the baseline; torch's default threads) and ``fp32_1thread`` (one thread),
 - ``fp32_cl``, ``fp32_cl_1thread``: ``channels_last_3d`` weights and input,
 - ``fp32_compile``: ``torch.compile`` of the network (compile time excluded, and reported),
-- ``bf16``: ``torch.autocast("cpu", dtype=torch.bfloat16)``.
+- ``bf16``, ``bf16_cl``: ``torch.autocast("cpu", dtype=torch.bfloat16)`` (and channels-last).
 
 The variants run in interleaved rounds (a burst of load elsewhere hits all alike); every line
 gives the median and minimum over ``--steps`` rounds after ``--warmup`` untimed ones, and
 ``ratio_vs_baseline`` (baseline median / this median: higher is faster). The validation pass
-runs every third round. Whether a variant
-keeps the accuracy is not measured here: that takes a whole ``fit`` (BENCHMARKS.md).
+runs every third round. Whether a variant keeps the accuracy is not measured here: that takes a
+whole ``fit`` (BENCHMARKS.md).
 
 Run: ``python benchmarks/bench_default_step.py [--steps N] [--warmup N] [--variants ...]``.
 """
@@ -34,7 +34,7 @@ import torch
 import yaml
 from _common import emit, error_text
 
-VARIANTS = ("fp32", "fp32_1thread", "fp32_cl", "fp32_cl_1thread", "fp32_compile", "bf16")
+VARIANTS = ("fp32", "fp32_1thread", "fp32_cl", "fp32_cl_1thread", "fp32_compile", "bf16", "bf16_cl")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "lesionres" / "configs" / "default.yaml"
 
 
@@ -68,7 +68,7 @@ class Runner:
         self.v = torch.randn(*self.volume)
 
     def _autocast(self):
-        if self.variant == "bf16":
+        if self.variant.startswith("bf16"):
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

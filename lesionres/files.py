@@ -12,25 +12,28 @@ import csv
 import importlib.metadata
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "NIFTI_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "ITK_SUFFIXES",
     "CsvAppender",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "file_key",
     "package_versions",
-    "strip_nifti",
+    "strip_image_suffix",
     "write_csv",
     "write_json",
 ]
 
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd")
+#: Every image file name lesionres reads (NIfTI through nibabel, the others through SimpleITK).
+IMAGE_SUFFIXES = (".nii.gz", ".nii", *ITK_SUFFIXES)
 
 
 @contextlib.contextmanager
@@ -44,10 +47,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".tmp-{path.stem}-", suffix="".join(path.suffixes)
-    )
-    os.close(handle)
+    # a plain unique name, not mkstemp: the file gets the user's umask, not mode 0600
+    suffix = "".join(path.suffixes)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.stem}{suffix}")
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -147,9 +149,9 @@ def file_key(path: str | Path | None) -> list:
     return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
 
 
-def strip_nifti(name: str) -> str:
-    """``name`` without its ``.nii.gz`` / ``.nii`` suffix (in any letter case)."""
-    for suffix in NIFTI_SUFFIXES:
+def strip_image_suffix(name: str) -> str:
+    """``name`` without its image suffix (:data:`IMAGE_SUFFIXES`, in any letter case)."""
+    for suffix in IMAGE_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name

@@ -56,7 +56,8 @@ class LesionSegmenter(pl.LightningModule):
             bfloat16 natively use bf16 autocast (2.3x faster whole-volume inference, the same
             validation Dice to 4e-4: ``lesionres.precision``); ``trainer``: the trainer's own
             precision throughout.
-        channels_last: Use ``channels_last_3d`` memory format (measure: slower on CPU).
+        channels_last: Use ``channels_last_3d`` memory format (on this project's CPU 1.3x
+            faster fp32 training steps of the default U-Net; BENCHMARKS.md).
         compile: Wrap the network in ``torch.compile``.
         init_weights: A lesionres checkpoint whose weights ``fit`` starts from (fine-tuning);
             the optimizer, schedule and epoch count start fresh. ``--ckpt_path`` resumes

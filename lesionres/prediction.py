@@ -57,6 +57,7 @@ from lesionres.data.io import save_volume
 from lesionres.data.layouts import MNI_DATASETS
 from lesionres.data.scans import ScanEntry
 from lesionres.errors import LesionresError
+from lesionres.files import write_csv
 from lesionres.registration import REGISTRATION_COLUMNS, mni_grid_affine, save_overlay
 
 __all__ = [
@@ -334,9 +335,4 @@ class _ScanFailed(Exception):
 
 
 def _write_table(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=PREDICTION_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv(path, rows, PREDICTION_COLUMNS)

@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -27,8 +26,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from lesionres import __version__
 from lesionres.data.io import save_volume
-from lesionres.data.split import write_json
 from lesionres.errors import LesionresError
+from lesionres.files import write_csv, write_json
 from lesionres.metrics import METRIC_COLUMNS, METRIC_REGISTRY, SUMMARY_METRICS, SURFACE_DEFINITION
 
 __all__ = [
@@ -76,14 +75,8 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    """Write ``rows`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
-    with os.fdopen(handle, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    """Write ``rows`` to ``path`` atomically, under the results header."""
+    write_csv(path, rows, RESULT_COLUMNS)
 
 
 def settings_path(table: Path) -> Path:

@@ -25,7 +25,7 @@ from lesionres.data.io import load_volume
 from lesionres.data.layouts import NIFTI_SUFFIXES, describe_scans, find_subjects
 from lesionres.data.masks import read_mask
 from lesionres.errors import LesionresError
-from lesionres.files import CsvAppender
+from lesionres.files import CsvAppender, strip_image_suffix
 from lesionres.metrics import score_masks
 from lesionres.results import RESULT_COLUMNS, read_rows, record_settings, write_rows
 
@@ -48,11 +48,7 @@ NO_PREDICTION = "no prediction"
 
 def subject_key(path: Path) -> str:
     """Matching key of a mask file: its ``sub-`` label, else its stem without mask suffixes."""
-    name = path.name
-    for suffix in NIFTI_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    name = strip_image_suffix(path.name)
     match = re.search(r"sub-[A-Za-z0-9]+", name)
     return match.group(0) if match else _SUFFIXES.sub("", name)
 

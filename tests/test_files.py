@@ -16,7 +16,7 @@ from lesionres.files import (
     atomic_write_text,
     file_key,
     package_versions,
-    strip_nifti,
+    strip_image_suffix,
     write_csv,
     write_json,
 )
@@ -70,9 +70,10 @@ def test_file_key_changes_with_the_content(tmp_path):
         file_key(tmp_path / "absent")
 
 
-def test_strip_nifti_and_versions():
-    assert strip_nifti("sub-1_T1w.nii.gz") == "sub-1_T1w"
-    assert strip_nifti("SUB.NII") == "SUB" and strip_nifti("notes.txt") == "notes.txt"
+def test_strip_image_suffix_and_versions():
+    assert strip_image_suffix("sub-1_T1w.nii.gz") == "sub-1_T1w"
+    assert strip_image_suffix("SUB.NII") == "SUB" and strip_image_suffix("notes.txt") == "notes.txt"
+    assert strip_image_suffix("b.mha") == "b" and strip_image_suffix("c.nrrd") == "c"
     versions = package_versions(["numpy", "no-such-package-here"])
     assert versions["numpy"][0].isdigit() and versions["no-such-package-here"] == "unknown"
 

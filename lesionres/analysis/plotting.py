@@ -12,8 +12,6 @@ table); conditions on another cohort are hatched, because they are not paired wi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from matplotlib.figure import Figure
 from lesionres.analysis.compare import paired_block
 from lesionres.analysis.results_table import failed_rows
 from lesionres.errors import LesionresError
+from lesionres.files import atomic_path
 
 __all__ = [
     "condition_colors",
@@ -62,14 +61,8 @@ def save_figure(fig: Figure, out: str | Path, dpi: int = 150) -> list[Path]:
     written = []
     for fmt in ("png", "pdf"):
         target = out.parent / f"{out.name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         written.append(target)
     return written
 

@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lesionres.analysis.comparison_text import _fmt, _p_phrase, comparison_section, model_section
@@ -61,7 +60,8 @@ from lesionres.analysis.conventions import (
 from lesionres.analysis.describe import coverage_notes
 from lesionres.analysis.noninferiority_text import report_lines
 from lesionres.analysis.results_table import _text, condition_order, scan_keys
-from lesionres.analysis.tables import atomic_write_text, format_p, markdown_table
+from lesionres.analysis.tables import format_p, markdown_table
+from lesionres.files import atomic_write_text, package_versions
 from lesionres.metrics import (
     METRIC_LABELS,
     metric_label,
@@ -303,16 +303,5 @@ def _cohort_lines(df: pd.DataFrame) -> list[str]:
 
 
 def _versions() -> dict[str, str]:
-    import matplotlib
-    import scipy
-
-    import lesionres
-
-    return {
-        "lesionres": lesionres.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scipy": scipy.__version__,
-        "matplotlib": matplotlib.__version__,
-    }
+    packages = ("lesionres", "numpy", "pandas", "scipy", "matplotlib")
+    return {"python": platform.python_version(), **package_versions(packages)}

@@ -9,10 +9,7 @@ half-written table that looks complete.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lesionres import files
+from lesionres.files import atomic_write_text
+
 __all__ = [
     "COMPARISON_SHORT",
-    "atomic_write_text",
     "format_p",
     "format_value",
     "markdown_table",
@@ -40,29 +39,6 @@ _INT_COLUMNS = {
     "n", "n_a", "n_b", "n_pairs", "n_dropped_nan", "n_dropped_failed", "n_zero_diff", "n_tied",
     "n_missing", "n_failed", "k", "n_dropped", "stratum_index",
 }  # fmt: skip
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
-
-    Args:
-        path: target file (its folder is created).
-        text: content, written as UTF-8.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def format_p(p: Any) -> str:
@@ -263,7 +239,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
         path: target file.
         obj: dicts, lists, numbers (numpy scalars accepted), strings.
     """
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2) + "\n")
+    return files.write_json(path, _jsonable(obj))
 
 
 #: Columns shown in the Markdown / LaTeX comparisons table (the CSV has all).

@@ -42,10 +42,10 @@ from lesionres.data.split import (
     STUDY_TEST_FRACTION,
     STUDY_VAL_FRACTION,
     load_or_make_split,
-    write_json,
 )
 from lesionres.data.synthetic import GENERATOR_VERSION as SYNTHETIC_VERSION
 from lesionres.errors import LesionresError
+from lesionres.files import write_json
 from lesionres.registration import RegisterKind
 
 __all__ = ["LesionDataModule", "checkpoint_grid", "upgrade_checkpoint"]

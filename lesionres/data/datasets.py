@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +22,10 @@ from torch.utils.data import Dataset
 
 from lesionres.conditions import Condition, degrade_image
 from lesionres.data.grid import GridMapping, ModelGrid, spacing_of
-from lesionres.data.io import file_key, load_volume
+from lesionres.data.io import load_volume
 from lesionres.data.layouts import SubjectRecord
 from lesionres.data.masks import read_mask
+from lesionres.files import atomic_path, file_key
 from lesionres.registration import RegisterKind, plan_mapping
 
 __all__ = [
@@ -130,10 +129,8 @@ class PreprocessedCache:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    with os.fdopen(handle, "wb") as out:
-        np.save(out, np.ascontiguousarray(array))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.ascontiguousarray(array))
 
 
 class VolumeDataset(Dataset):

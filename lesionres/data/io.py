@@ -13,8 +13,6 @@ through SimpleITK into the same convention: a ``(x, y, z)`` array and a voxel-to
 from __future__ import annotations
 
 import gzip
-import os
-import uuid
 import zlib
 from pathlib import Path
 
@@ -23,12 +21,12 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from lesionres.errors import LesionresError
+from lesionres.files import IMAGE_SUFFIXES, ITK_SUFFIXES, atomic_path
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "ITK_SUFFIXES",
     "NiftiError",
-    "file_key",
     "load_volume",
     "read_header",
     "read_nifti",
@@ -36,9 +34,6 @@ __all__ = [
     "squeeze_to_3d",
 ]
 
-ITK_SUFFIXES = (".mha", ".mhd", ".nrrd")
-#: Every image file name lesionres reads (NIfTI through nibabel, the others through SimpleITK).
-IMAGE_SUFFIXES = (".nii.gz", ".nii", *ITK_SUFFIXES)
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -239,26 +234,6 @@ def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray) -> Path:
         data = data.astype(np.float32)
     image = nib.Nifti1Image(data, affine)
     image.header.set_xyzt_units("mm")
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    # a plain new name (not mkstemp) so the file gets the user's umask, not mode 0600
-    tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
-    try:
+    with atomic_path(path) as tmp:
         nib.save(image, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-def file_key(path: str | Path | None) -> list:
-    """``[resolved path, size, mtime_ns]`` of a file (``[None]`` for no file): what a cache of
-    its contents is keyed by, so a changed or replaced file is read again.
-
-    Raises:
-        OSError: the file does not exist.
-    """
-    if path is None:
-        return [None]
-    stat = Path(path).stat()
-    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]

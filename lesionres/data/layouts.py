@@ -24,6 +24,7 @@ from typing import Literal
 from lesionres.data.findings import Finding, check_command, count, error_report
 from lesionres.data.io import IMAGE_SUFFIXES
 from lesionres.errors import LesionresError
+from lesionres.files import strip_image_suffix
 
 __all__ = [
     "DatasetKind",
@@ -122,13 +123,6 @@ class Discovery:
             header = f"{self.root}: {count(len(errors), 'error')} in the dataset's files"
             raise LesionresError(error_report(errors, header, self.command))
         return list(self.records)
-
-
-def _strip_nifti(name: str) -> str:
-    for suffix in NIFTI_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _require_dir(root: str | Path, what: str) -> Path:
@@ -399,21 +393,21 @@ def _discover_folder(root: str | Path, require_masks: bool) -> Discovery:
         image_files = _list_dir(image_dir, findings)
         mask_files = _list_dir(mask_dir, findings) if mask_dir else []
         strays = [p for p in image_files + mask_files if not p.name.endswith(NIFTI_SUFFIXES)]
-        images = [(_strip_nifti(p.name), p) for p in image_files if p not in strays]
-        mask_candidates = [(_strip_nifti(p.name), p) for p in mask_files if p not in strays]
+        images = [(strip_image_suffix(p.name), p) for p in image_files if p not in strays]
+        mask_candidates = [(strip_image_suffix(p.name), p) for p in mask_files if p not in strays]
         mask_dir = mask_dir or root / "masks"
         image_name, mask_name = "images/{}.nii.gz", f"{mask_dir.name}/{{}}.nii.gz"
     else:
         files = _list_dir(root, findings)
         images = [
-            (_strip_nifti(p.name)[: -len("_image")], p)
+            (strip_image_suffix(p.name)[: -len("_image")], p)
             for p in files
-            if _strip_nifti(p.name).endswith("_image") and p.name.endswith(NIFTI_SUFFIXES)
+            if strip_image_suffix(p.name).endswith("_image") and p.name.endswith(NIFTI_SUFFIXES)
         ]
         mask_candidates = [
-            (_strip_nifti(p.name)[: -len("_mask")], p)
+            (strip_image_suffix(p.name)[: -len("_mask")], p)
             for p in files
-            if _strip_nifti(p.name).endswith("_mask") and p.name.endswith(NIFTI_SUFFIXES)
+            if strip_image_suffix(p.name).endswith("_mask") and p.name.endswith(NIFTI_SUFFIXES)
         ]
         used = {p for _, p in images + mask_candidates}
         strays = [p for p in files if p.name.endswith(NIFTI_SUFFIXES) and p not in used]
@@ -469,7 +463,7 @@ def _discover_csv(path: Path, require_masks: bool) -> Discovery:
         ]
         if mask is None and require_masks:
             problems.append(Finding("error", path, f"line {line}: no mask given for {image.name}"))
-        sid = (row.get("subject_id") or "").strip() or _strip_nifti(image.name)
+        sid = (row.get("subject_id") or "").strip() or strip_image_suffix(image.name)
         cohort = (row.get("cohort") or "").strip()
         records.append(SubjectRecord(sid, image, mask, "folder", cohort, problems=tuple(problems)))
     return Discovery(path, records, findings, check_command(path, "folder"))

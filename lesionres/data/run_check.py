@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from lesionres.data.dataset_check import dataset_problems, run_checks
 from lesionres.data.findings import Finding, check_command, count, error_report
-from lesionres.data.io import file_key
 from lesionres.data.layouts import SubjectRecord
 from lesionres.data.masks import DEFAULT_ATOL_MM, Binarize
 from lesionres.data.subject_check import SubjectCheck, check_subject
 from lesionres.errors import LesionresError
+from lesionres.files import file_key, write_json
 
 __all__ = ["CACHE_VERSION", "validate_for_run"]
 
@@ -58,16 +57,10 @@ def _read_cache(path: Path | None) -> dict[str, dict]:
 
 
 def _write_cache(path: Path, entries: dict[str, dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1))
-        os.replace(tmp, path)  # atomic: DDP ranks may write at the same time
+    try:  # atomic: DDP ranks may write at the same time
+        write_json(path, {"version": CACHE_VERSION, "entries": entries}, indent=1)
     except OSError:
         pass  # read-only dataset folder: validation still ran, only the cache is lost
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _to_entry(check: SubjectCheck) -> dict:

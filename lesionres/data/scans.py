@@ -24,6 +24,7 @@ from lesionres.data.grid import ModelGrid
 from lesionres.data.io import load_volume
 from lesionres.data.layouts import NIFTI_SUFFIXES, SubjectRecord
 from lesionres.errors import LesionresError
+from lesionres.files import strip_image_suffix
 from lesionres.registration import RegisterKind, plan_mapping
 
 __all__ = [
@@ -55,7 +56,7 @@ class ScanEntry:
     @property
     def stem(self) -> str:
         """The file name without ``.nii``/``.nii.gz``."""
-        return _strip_nifti(self.path.name)
+        return strip_image_suffix(self.path.name)
 
     def output(self, kind: str = "mask") -> Path:
         """``<relative folder>/<stem>_desc-lesion_<kind>.nii.gz``."""
@@ -64,13 +65,6 @@ class ScanEntry:
     def sidecar(self, name: str) -> Path:
         """``<relative folder>/<stem>_<name>`` (registration outputs beside the mask)."""
         return self.relative.parent / f"{self.stem}_{name}"
-
-
-def _strip_nifti(name: str) -> str:
-    for suffix in NIFTI_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _is_nifti(name: str) -> bool:

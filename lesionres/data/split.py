@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 
 from lesionres.errors import LesionresError
+from lesionres.files import write_json
 
 __all__ = [
     "STUDY_TEST_FRACTION",
     "STUDY_VAL_FRACTION",
     "load_or_make_split",
     "make_split",
-    "write_json",
 ]
 
 # The reference study: 655 ATLAS subjects -> 400 train, 100 validation, 155 test.
@@ -49,15 +47,6 @@ def make_split(
     if not split["train"]:
         raise LesionresError(f"only {len(ids)} subjects: none left for training")
     return split
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(handle, "w") as out:
-        json.dump(data, out, indent=2)
-    os.replace(tmp, path)
 
 
 def load_or_make_split(
