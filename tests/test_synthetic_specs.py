@@ -23,6 +23,8 @@ def test_lesion_specifications_follow_atlas_statistics():
     left = np.mean([r.startswith("left") for r in regions])
     right = np.mean([r.startswith("right") for r in regions])
     assert left > right > 0.25 and 0.01 < regions.count("infratentorial") / 200 < 0.16
+    below = [s.volume_mm3 for s in specs if s.region == "infratentorial"]
+    assert max(below) <= 60_000 * 1.01  # the posterior fossa's cap
     assert 0.45 < np.mean([r.endswith("subcortical") for r in regions]) < 0.75
 
 

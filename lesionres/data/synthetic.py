@@ -10,14 +10,16 @@ with its own
 - head: pose after registration (size 0.9-1.1, rotations up to 5 degrees, shifts up to 3 mm),
   a smooth random deformation (cubic B-spline, ~1.5-2 mm rms per axis, up to ~7 mm), atrophy
   (ventricles magnified, sulci widened, more extra-axial CSF), ex-vacuo dilation of the
-  ventricle next to a large lesion, and in half of the subjects skull and scalp (so unstripped
-  heads are in distribution);
+  ventricle next to a large lesion, and in half of the subjects skull (cortical bone with
+  patches of marrow) and scalp (fat with patches of muscle), so unstripped heads are in
+  distribution;
 - image: random tissue intensities (a Gaussian per tissue) in the set's contrast ordering,
   partial-volume mixing at every tissue border, a smooth multiplicative bias field (about
   +-10-25 %), a global scale and Rician noise, partly per cohort ("site"), as ATLAS pools
   33 cohorts;
 - lesion: ATLAS v2.0 sizes, counts and places (:mod:`lesionres.data.synthetic_specs`), an
-  irregular outline (thresholded smooth noise around a union of ellipsoids), lacunar,
+  irregular outline (thresholded smooth noise around a union of ellipsoids, without the
+  noise's detached islands, so rendered masks keep ATLAS's component counts), lacunar,
   subcortical, cortico-subcortical or infratentorial, confined to grey and white matter, with
   a heterogeneous intensity: a CSF-like cavity inside a gliotic rim on T1 (chronic), a bright
   core on DWI and FLAIR (acute).

@@ -25,7 +25,7 @@ __all__ = ["CONTRASTS", "TISSUES", "Anatomy", "Contrast", "sample_anatomy", "sam
 ContrastName = Literal["t1", "dwi", "flair"]
 CONTRASTS: tuple[str, ...] = get_args(ContrastName)
 # tissues of the intensity model; "rim" and "core" are the lesion's
-TISSUES = ("gm", "wm", "csf", "skull", "scalp", "rim", "core")
+TISSUES = ("gm", "wm", "csf", "skull", "marrow", "scalp", "muscle", "rim", "core")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ def sample_contrast(name: str, rng: np.random.Generator) -> Contrast:
         gm, csf = u(0.55, 0.8), u(0.1, 0.35)
         core = csf + u(0.0, 0.25) * (gm - csf)
         rim = core + u(0.5, 0.85) * (gm - core)
-        outer = {"skull": u(0.02, 0.2), "scalp": u(0.6, 1.2)}
+        # fatty marrow and scalp fat bright, cortical bone dark, muscle about grey matter
+        outer = {"skull": u(0.02, 0.2), "marrow": u(0.4, 1.0), "scalp": u(0.6, 1.2)}
+        outer["muscle"] = u(0.3, 0.7)
     elif name in ("dwi", "flair"):
         # DWI b=1000: GM >= WM >> CSF, fat-suppressed scalp, acute core 1.8-3x WM;
         # FLAIR: CSF suppressed, GM >= WM, lesion 1.4-2.2x WM; the rim between tissue and core
@@ -93,6 +95,7 @@ def sample_contrast(name: str, rng: np.random.Generator) -> Contrast:
         core = u(1.8, 3.0) if dwi else u(1.4, 2.2)
         rim = gm + u(0.3, 0.7) * (core - gm)
         outer = {"skull": u(0.02, 0.12), "scalp": u(0.03, 0.3) if dwi else u(0.4, 1.0)}
+        outer |= {"marrow": u(0.02, 0.2) if dwi else u(0.3, 0.9), "muscle": u(0.1, 0.5)}
     else:
         raise LesionresError(f"unknown contrast {name!r} (expected one of {CONTRASTS})")
     mean = {"gm": gm, "wm": 1.0, "csf": csf, **outer, "rim": rim, "core": core}

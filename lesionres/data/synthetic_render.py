@@ -12,7 +12,8 @@ Per voxel: the sulci's partial-volume CSF fraction is raised to the subject's po
 and wider sulci), the lateral ventricles widen (their walls move out by the subject's atrophy and
 ex-vacuo millimetres, on the template's ventricle distance), grey matter next to sulcal CSF turns
 into CSF with atrophy; extra-axial CSF, skull and scalp are layers of the subject's thicknesses at
-the template's surface distance (soft edges: partial volume); the lesion replaces grey and white
+the template's surface distance (soft edges: partial volume), the skull part marrow and the scalp
+part muscle where the subject's smooth mixing fields say; the lesion replaces grey and white
 matter by its fraction (below). The image is the sum over tissues of probability x tissue intensity
 (a Gaussian per tissue: its mean, plus its sd x a white-noise texture), then a smooth multiplicative
 bias field, a global scale and Rician noise.
@@ -20,7 +21,9 @@ bias field, a global scale and Rician noise.
 Lesion fraction: the Gaussian-smoothed indicator ``0.5 * erfc(d / (sqrt(2) * sigma))`` of the
 approximate signed distance ``d`` (mm) to the boundary, roughened by the lesion's smooth noise,
 ``sigma`` combining a 0.6 mm intrinsic edge with the acquisition blur along the boundary normal,
-times the grey + white matter there: no lesion in CSF or outside the brain. The binary mask is
+times the grey + white matter there: no lesion in CSF or outside the brain. Pieces that lie wholly
+outside the smooth outline (islands of the noise, which tripled the component count) are dropped
+with their partial-volume halo. The binary mask is
 ``fraction >= 0.5`` on the grid, so small lesions vanish at coarse spacings, as they do in real
 low-resolution scans. Deeper than the contrast's rim width the lesion has its core intensity
 (chronic T1: a CSF-like cavity; DWI/FLAIR: the brightest part).
@@ -163,8 +166,11 @@ def _pose(anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
     return matrix, offset
 
 
-def _sampling_fields(subject: SubjectSpec, grid: Grid) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Where each voxel of ``grid`` samples the template, its log bias, and the largest shift.
+def _sampling_fields(
+    subject: SubjectSpec, grid: Grid
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Where each voxel of ``grid`` samples the template, its log bias, the mixing fields of the
+    outer layers, and the largest shift.
 
     A voxel at world ``x`` shows the template at ``M x + b + u(x)`` (the head pose, then the
     displacement ``u``). Both (as ``grid_sample`` coordinates into the template) and the
@@ -173,12 +179,14 @@ def _sampling_fields(subject: SubjectSpec, grid: Grid) -> tuple[torch.Tensor, to
     this exact to a few hundredths of a mm and 3x faster at 1 mm.
 
     Returns:
-        ``(lookup, log_bias, max_shift)``: (I, J, K, 3) template coordinates (z, y, x order in
-        [-1, 1]), (I, J, K) log bias, and max |y - x| in mm.
+        ``(lookup, log_bias, layers, max_shift)``: (I, J, K, 3) template coordinates (z, y, x
+        order in [-1, 1]), (I, J, K) log bias, (I, J, K, 2) the skull's marrow and the scalp's
+        muscle share (0-1), and max |y - x| in mm.
     """
     warp = sum(_lattice_field(c) for c in subject.warp_coef)
     bias = _lattice_field(subject.bias_coef)[None]
-    lattice = np.concatenate([warp, bias]).astype(np.float32)
+    layers = _lattice_field(subject.layer_coef)
+    lattice = np.concatenate([warp, bias, layers]).astype(np.float32)
     spacing = np.array(grid.spacing)
     steps = np.maximum(1, np.floor(8.0 / spacing)).astype(int)
     coarse = [
@@ -207,7 +215,8 @@ def _sampling_fields(subject: SubjectSpec, grid: Grid) -> tuple[torch.Tensor, to
     if tuple(coarse) != tuple(grid.shape):
         stacked = F.interpolate(stacked, size=grid.shape, mode="trilinear", align_corners=True)
     stacked = stacked[0].permute(1, 2, 3, 0)
-    return stacked[..., :3], stacked[..., 3], max_shift
+    shares = 0.5 * (1.0 + torch.tanh(3.0 * stacked[..., 4:]))  # mostly one or the other
+    return stacked[..., :3], stacked[..., 3], shares, max_shift
 
 
 def _lesion_box(lesion: LesionSpec, grid: Grid, margin: float) -> tuple[slice, slice, slice] | None:
@@ -237,14 +246,16 @@ def _outline_noise(lesion: LesionSpec, points: np.ndarray) -> np.ndarray:
 def _lesion_fraction(
     lesion: LesionSpec, points: np.ndarray, blur_mm: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Partial-volume lesion fraction (0-1) and depth (mm inside the outline) at template-space
-    points (N, 3), before confinement to tissue."""
+    """Partial-volume lesion fraction (0-1), depth (mm inside the outline) and whether inside
+    the smooth outline (the union before roughening) at template-space points (N, 3), before
+    confinement to tissue."""
     blur2 = np.asarray(blur_mm, dtype=np.float32) ** 2
     reach = 4 * (EDGE_SIGMA_MM + float(np.sqrt(blur2.max())))  # where the soft edge is ~0
     roughness = lesion.texture[2] if lesion.texture is not None else 0.0
     noise = _outline_noise(lesion, points)
     fraction = np.zeros(len(points), dtype=np.float32)
     depth = np.full(len(points), -np.inf, dtype=np.float32)
+    body = np.zeros(len(points), dtype=bool)
     for blob in (b for c in lesion.components for b in c.blobs):
         # thresholded smooth noise: the outline moves by amplitude x noise, in mm
         amplitude = min(roughness * abs(np.linalg.det(blob.axes)) ** (1 / 3), MAX_ROUGHNESS_MM)
@@ -254,6 +265,7 @@ def _lesion_fraction(
         if not len(near):
             continue
         distance, normal = blob.signed_distance(points[near])
+        body[near] |= distance < 0
         distance += np.float32(amplitude) * noise[near]
         # Gaussian-blurred half space: the blur acts along the boundary normal
         sigma = np.sqrt(EDGE_SIGMA_MM**2 + (normal**2) @ blur2)
@@ -264,7 +276,20 @@ def _lesion_fraction(
         # a supratentorial stroke stays in its hemisphere: soft cut at the midline (x = 0)
         sigma_x = math.sqrt(EDGE_SIGMA_MM**2 + float(blur2[0]))
         fraction *= 0.5 * erfc(-lesion.side * points[:, 0] / np.float32(math.sqrt(2) * sigma_x))
-    return fraction, depth
+    return fraction, depth, body
+
+
+def _without_islands(lesion: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """The lesion fraction without the outline noise's islands: pieces of the mask (26-connected)
+    that lie wholly outside the smooth outline ``body``, with their partial-volume halo."""
+    labels, n = ndimage.label(lesion >= 0.5, structure=np.ones((3, 3, 3)))
+    if n == 0:
+        return lesion
+    islands = ~np.isin(labels, np.unique(labels[body])) & (labels > 0)
+    if not islands.any():
+        return lesion
+    halo = ndimage.binary_dilation(islands, iterations=2) & ~((labels > 0) & ~islands)
+    return np.where(halo, np.float32(0.0), lesion)
 
 
 def _step(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -285,7 +310,7 @@ def _render(subject: SubjectSpec, grid: Grid) -> _Rendered:
     """Tissue fractions of ``subject`` on ``grid``: anatomy, atrophy, layers, lesion."""
     template = load_template()
     maps_volume = blurred_tissue_maps(tuple(float(s) for s in grid.blur_mm))
-    lookup, log_bias, max_shift = _sampling_fields(subject, grid)
+    lookup, log_bias, shares, max_shift = _sampling_fields(subject, grid)
     maps = F.grid_sample(
         maps_volume, lookup[None], mode="bilinear", padding_mode="border", align_corners=True
     )[0].numpy()  # the rest in numpy: cheap elementwise work, no thread-pool waits
@@ -325,7 +350,11 @@ def _render(subject: SubjectSpec, grid: Grid) -> _Rendered:
     total = gm + wm + csf + skull + scalp
     over = np.maximum(total, 1.0)
     fractions = {"gm": gm / over, "wm": wm / over, "csf": csf / over}
-    fractions |= {"skull": skull / over, "scalp": scalp / over, "rim": zero, "core": zero}
+    # the skull: cortical bone with patches of marrow; the scalp: fat with patches of muscle
+    marrow, muscle = (shares[..., i].numpy() for i in (0, 1))
+    fractions |= {"skull": skull * (1 - marrow) / over, "marrow": skull * marrow / over}
+    fractions |= {"scalp": scalp * (1 - muscle) / over, "muscle": scalp * muscle / over}
+    fractions |= {"rim": zero, "core": zero}
     del maps, total, over
 
     mask = np.zeros(grid.shape, dtype=np.uint8)
@@ -336,12 +365,14 @@ def _render(subject: SubjectSpec, grid: Grid) -> _Rendered:
         t_origin, t_size = template.affine[:3, 3], np.array(template.t1.shape)
         coords = lookup[box].numpy()[..., ::-1].reshape(-1, 3)
         points = ((coords + 1.0) * ((t_size - 1) / 2.0) + t_origin).astype(np.float32)
-        fraction, depth = _lesion_fraction(subject.lesion, points, grid.blur_mm)
-        fraction = fraction.reshape(mask[box].shape)
-        depth = depth.reshape(mask[box].shape)
+        fraction, depth, body = _lesion_fraction(subject.lesion, points, grid.blur_mm)
+        fraction, depth, body = (v.reshape(mask[box].shape) for v in (fraction, depth, body))
         # the lesion replaces grey and white matter only (none in CSF, outside the brain)
         tissue = {k: fractions[k][box] for k in ("gm", "wm")}
         lesion = fraction * (tissue["gm"] + tissue["wm"])
+        kept = _without_islands(lesion, body)
+        fraction = np.where(kept < lesion, np.float32(0.0), fraction)
+        lesion = kept
         rim_mm = subject.contrasts[0].rim_mm if subject.contrasts else 2.0
         core = _step(
             depth - np.float32(rim_mm), math.sqrt(EDGE_SIGMA_MM**2 + max(grid.blur_mm) ** 2)
@@ -409,7 +440,7 @@ def render_subject(subject: SubjectSpec, grid: Grid) -> tuple[np.ndarray, np.nda
 
 
 def render_tissues(subject: SubjectSpec, grid: Grid) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The tissue fractions of ``subject`` on ``grid`` (``gm wm csf skull scalp rim core``,
+    """The tissue fractions of ``subject`` on ``grid`` (:data:`TISSUES`,
     float32 0-1) and its mask: what the images are mixed from (tests, figures)."""
     rendered = _render(subject, grid)
     return rendered.fractions, rendered.mask

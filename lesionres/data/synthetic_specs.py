@@ -15,7 +15,7 @@ each. The outline is then roughened by thresholded smooth noise: the boundary is
 field ``n`` (wavelengths 6-14 mm), ``a`` = 15-35 % of each blob's radius (at most 3.5 mm). Kinds
 (:attr:`LesionSpec.kind`): ``lacunar`` (subcortical, under 1.5 ml), ``subcortical``,
 ``cortico-subcortical`` (cortical ones: centred below the ribbon, reaching white matter),
-``infratentorial``.
+``infratentorial`` (at most 60 ml: the posterior fossa is small).
 
 **Anatomy** (:class:`Anatomy`): a head pose after registration (isotropic scale 0.9-1.1, +-2 % per
 axis, rotations up to 5 degrees, shifts up to 3 mm), a smooth B-spline deformation, atrophy 0-1
@@ -23,7 +23,8 @@ axis, rotations up to 5 degrees, shifts up to 3 mm), a smooth B-spline deformati
 turned into CSF, extra-axial CSF 0.5-3 mm), sulci from the template T1's partial volume with their
 CSF fraction raised to a power 0.4-1 (lower with atrophy: sharper, wider), ex-vacuo dilation of the
 lateral ventricle on the lesion's side (up to 3 mm more for a large lesion near it), skull and scalp
-in half of the subjects (3-7 mm each).
+in half of the subjects (3-7 mm each; smooth random fields mix the skull's cortical bone with
+marrow and the scalp's fat with muscle).
 
 **Contrast** (:class:`Contrast`): a Gaussian per tissue (mean relative to white matter, sd
 1-5 % of the mean), T1-like for the ATLAS-like set (WM > GM > CSF; chronic lesion: CSF-like
@@ -69,6 +70,7 @@ ATLAS_COHORTS = 4  # subjects are dealt round-robin over R001..R004, so n=10 pre
 LOG10_VOLUME = (3.76, 0.93)  # ATLAS v2.0 total lesion volume, log10(mm^3)
 VOLUME_RANGE_MM3 = (10.0, 500_000.0)
 MIN_COMPONENT_MM3 = 10.0
+INFRATENTORIAL_MAX_MM3 = 60_000.0
 DATASET_KEY = {"atlas": 0, "isles": 1}  # the second word of a subject's stream seed
 _SITE_KEY = 2
 LACUNE_MM3 = 1500.0  # a subcortical lesion under this is a lacune (up to ~14 mm across)
@@ -193,6 +195,8 @@ class SubjectSpec:
         warp_coef: B-spline coefficients of the displacement (mm): two levels, (3, 6, 6, 6)
             and (3, 10, 10, 10).
         bias_coef: B-spline coefficients of the log bias field, (5, 5, 5).
+        layer_coef: B-spline coefficients, (2, 5, 5, 5), of the fields that mix the skull's
+            cortical bone with marrow and the scalp's fat with muscle.
         scale: Intensity of white matter after scaling (file units).
         noise: Rician noise sigma relative to ``scale``.
         noise_key: Seed words of the subject's noise streams (one per contrast).
@@ -203,6 +207,7 @@ class SubjectSpec:
     contrasts: tuple[Contrast, ...]
     warp_coef: tuple[np.ndarray, np.ndarray]
     bias_coef: np.ndarray
+    layer_coef: np.ndarray
     scale: float
     noise: float
     noise_key: tuple[int, ...]
@@ -250,6 +255,7 @@ class SubjectSpec:
             "noise": round(self.noise, 5),
             "warp_rms_coef_mm": [round(float(np.sqrt((c**2).mean())), 3) for c in self.warp_coef],
             "bias_rms_coef": round(float(np.sqrt((self.bias_coef**2).mean())), 4),
+            "layer_rms_coef": round(float(np.sqrt((self.layer_coef**2).mean())), 4),
             "noise_key": list(self.noise_key),
         }
 
@@ -344,6 +350,10 @@ def sample_lesion_spec(rng: np.random.Generator) -> LesionSpec:
     if u < 0.08:
         region, side = "infratentorial", 0.0
         pool = candidates["infratentorial"]
+        # the posterior fossa holds ~150 ml: a brainstem/cerebellar stroke stays below the cap
+        shrink = min(1.0, INFRATENTORIAL_MAX_MM3 / total)
+        total, dominant_volume = total * shrink, max(dominant_volume * shrink, MIN_COMPONENT_MM3)
+        satellites = np.maximum(satellites * shrink, MIN_COMPONENT_MM3)
     else:
         side = -1.0 if rng.random() < 0.53 / 0.92 else 1.0  # RAS: left is x < 0
         kind = "subcortical" if rng.random() < 0.65 else "cortical"
@@ -418,5 +428,6 @@ def sample_subject(
         bias_coef=bias,
         scale=float(site_scale * rng.uniform(0.9, 1.1)),
         noise=float(site_noise * rng.uniform(0.8, 1.2)),
+        layer_coef=rng.normal(0.0, 1.5, (2, 5, 5, 5)),
         noise_key=(seed, DATASET_KEY[dataset], index, 1),
     )
