@@ -35,6 +35,8 @@ class LesionSegmenter(pl.LightningModule):
             ``2**depth``.
         norm: Normalisation after each convolution.
         dropout: ``Dropout3d`` probability in each block.
+        output_prior: Lesion probability the untrained network starts from (the head's bias
+            initialisation; ``UNet3D``); ``None`` for PyTorch's default.
         loss: ``bce`` (binary cross-entropy on logits, the study's) or ``dice_bce``.
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
@@ -70,6 +72,7 @@ class LesionSegmenter(pl.LightningModule):
         depth: int = 4,
         norm: NormKind = "instance",
         dropout: float = 0.0,
+        output_prior: float | None = 0.01,
         loss: Literal["bce", "dice_bce"] = "bce",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -88,7 +91,7 @@ class LesionSegmenter(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = UNet3D(1, 1, base_channels, depth, norm, dropout)
+        self.net = UNet3D(1, 1, base_channels, depth, norm, dropout, output_prior)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last_3d)
         self.forward_net = torch.compile(self.net) if compile else self.net
@@ -258,9 +261,16 @@ class LesionSegmenter(pl.LightningModule):
 
     @torch.no_grad()
     def predict_probabilities(self, image: torch.Tensor, mapping) -> np.ndarray:
-        """Probabilities for one model-grid image ``(1, X, Y, Z)``, on the scan's own grid."""
+        """Probabilities for one model-grid image ``(1, X, Y, Z)``, on the scan's own grid.
+
+        A scan registered to MNI (:class:`~lesionres.registration.RegisteredMapping`) keeps them
+        only inside its lesion region, the template's brain + 4 mm.
+        """
         logits = self.predict_logits(image[None])
         probability = torch.sigmoid(logits.float())[0].cpu()
+        region = getattr(mapping, "lesion_region", None)
+        if region is not None:
+            probability = probability * region
         return mapping.to_native(probability)[0].numpy()
 
     def predict_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:

@@ -2,7 +2,8 @@
 
 Measured on this project's AVX512-BF16/AMX CPU (BENCHMARKS.md): bf16 autocast made inference
 2.3x faster with the same validation Dice (to 4e-4, same checkpoint), but bf16 *training* cost
-validation Dice (0.67-0.70 against 0.76 in fp32). So on a CPU training stays fp32 and whole-
+validation Dice (0.67-0.70 against 0.76 in fp32; on the domain-randomised data, with the output
+prior, a bf16 run collapsed to Dice 0). So on a CPU training stays fp32 and whole-
 volume inference runs in bf16 where the CPU does bfloat16 natively; a CPU without it would only
 emulate bf16 (slower), so it keeps fp32.
 """

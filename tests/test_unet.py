@@ -33,3 +33,14 @@ def test_skip_connections_double_decoder_input():
     net = UNet3D(base_channels=4, depth=2)
     assert net.decoder[0][0].in_channels == 16  # up(8 from 16) + skip(8)
     assert net.decoder[-1][0].in_channels == 8
+
+
+def test_untrained_network_predicts_its_output_prior():
+    torch.manual_seed(0)
+    image = torch.randn(2, 1, 16, 16, 16)
+    prior = UNet3D(base_channels=4, depth=2, norm="batch", output_prior=0.01)
+    assert abs(torch.sigmoid(prior(image)).median().item() - 0.01) < 0.005
+    plain = UNet3D(base_channels=4, depth=2, norm="batch", output_prior=None)
+    assert 0.2 < torch.sigmoid(plain(image)).median().item() < 0.8  # near 0.5: no prior
+    with pytest.raises(ValueError, match="output_prior"):
+        UNet3D(output_prior=1.0)
