@@ -24,6 +24,10 @@ that fails or finds an implausible scale (outside :data:`SCALE_RANGE`) raises
 resamples the scan through the transform onto the model grid placed in MNI space
 (:func:`mni_grid_affine`, where the training scans lay) and maps predictions back through
 the inverse onto the scan's own grid, averaging over each coarser native voxel's footprint.
+Its :attr:`~RegisteredMapping.lesion_region` is the template's brain dilated by 4 mm (the region
+the registration fits) on the model grid: lesions lie in the brain, so a registered whole-head
+scan's predictions are confined to it, and its face, neck, scalp and background (which no
+training scan of the MNI-registered kind shows the model) cannot be called lesion.
 Transforms follow ITK's convention (template/MNI points to scan points, LPS mm) and are written
 as ``.tfm`` files SimpleITK, ITK-SNAP and ANTs read.
 """
@@ -162,6 +166,19 @@ def _template_images() -> tuple[sitk.Image, sitk.Image, sitk.Image]:
     brain = sitk.Resample(brain, coarse, sitk.Transform(), nearest, 0)
     dilated = sitk.Resample(dilated, coarse, sitk.Transform(), nearest, 0)
     return coarse, brain, dilated
+
+
+@lru_cache(maxsize=4)
+def _lesion_region(shape: tuple[int, int, int], affine_bytes: bytes) -> torch.Tensor:
+    """The template's brain dilated by 4 mm on a grid in MNI space: 1 where a lesion may lie."""
+    t1, template_affine = template_volume()
+    brain = sitk.Cast(_to_sitk(t1, template_affine) > BRAIN_LEVEL, sitk.sitkUInt8)
+    region = _array(sitk.BinaryDilate(brain, [HEAD_MASK_DILATION_MM] * 3)).astype(np.float32)
+    affine = np.frombuffer(affine_bytes).reshape(4, 4)
+    reference = _reference(shape, affine)
+    # linear: a coarse voxel partly in the region counts (the region's edge stays generous)
+    on_grid = _resample(region, template_affine, reference, sitk.Transform(), True, 0.0)
+    return torch.from_numpy((on_grid > 0).astype(np.float32))
 
 
 def mni_grid_affine(grid: ModelGrid) -> np.ndarray:
@@ -414,6 +431,12 @@ class RegisteredMapping:
             for channel in volume.detach().cpu().float()
         ]
         return torch.from_numpy(np.stack(channels)).to(volume.dtype)
+
+    @property
+    def lesion_region(self) -> torch.Tensor:
+        """``(X, Y, Z)`` on the model grid: 1 inside the template's brain dilated by 4 mm (where
+        the registration fits, and where a lesion may lie), 0 elsewhere."""
+        return _lesion_region(self.grid.shape, self.grid_affine.astype(float).tobytes())
 
     def to_native(self, volume: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
         """Map a ``(C, X, Y, Z)`` model-grid volume (e.g. probabilities) back onto the scan.

@@ -18,8 +18,9 @@ from fakes import write_volume
 from scipy import ndimage
 
 from lesionres.cli import main
-from lesionres.data.grid import ModelGrid
+from lesionres.data.grid import GridMapping, ModelGrid
 from lesionres.data.scans import ScanDataset, find_scans
+from lesionres.module import LesionSegmenter
 from lesionres.prediction import PREDICTION_COLUMNS
 from lesionres.registration import (
     RegisteredMapping,
@@ -145,6 +146,33 @@ def test_scan_on_the_model_grid_with_identity_registration_maps_to_itself():
     torch.testing.assert_close(
         back[0, 2:-2, 2:-2, 1], torch.full((12, 16), 1 / 3), atol=1e-5, rtol=0
     )
+
+
+def test_registered_predictions_stay_in_the_brain():
+    """The lesion region: the template's brain + 4 mm on the model grid; outside it a
+    registered scan's probabilities are zero (its face, neck, scalp and background)."""
+    identity = Registration(np.eye(4), 1.0, 1.0, 0.0)
+    affine = mni_grid_affine(GRID)
+    mapping = RegisteredMapping(GRID.shape, affine, identity, GRID)
+    region = mapping.lesion_region.numpy()
+    assert region.shape == GRID.shape
+    t1, template_affine = template_volume()
+    brain_ml = (t1 > 30).sum() * abs(np.linalg.det(template_affine[:3, :3])) / 1000
+    assert brain_ml < region.sum() * 8 / 1000 < 1.5 * brain_ml  # the brain and a margin
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in GRID.shape], indexing="ij"), -1)
+    world = ijk @ affine[:3, :3].T + affine[:3, 3]
+    assert region[tuple(np.round(np.linalg.solve(affine[:3, :3], -affine[:3, 3])).astype(int))]
+    assert not region[np.linalg.norm(world, axis=-1) > 110].any()  # the box's corners: no brain
+
+    class Everywhere(LesionSegmenter):  # a model that calls every voxel lesion
+        def predict_logits(self, image: torch.Tensor) -> torch.Tensor:
+            return torch.full_like(image, 10.0)
+
+    model = Everywhere(base_channels=2, depth=1)
+    probability = model.predict_probabilities(torch.zeros(1, *GRID.shape), mapping)
+    np.testing.assert_array_equal(probability >= 0.5, region > 0)
+    unregistered = GridMapping.plan(GRID.shape, affine, GRID)
+    assert (model.predict_probabilities(torch.zeros(1, *GRID.shape), unregistered) > 0.5).all()
 
 
 def test_mni_grid_places_training_scans_as_grid_mapping_did():
