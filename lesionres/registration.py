@@ -155,12 +155,18 @@ def template_volume() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def _template_images() -> tuple[sitk.Image, sitk.Image, sitk.Image]:
-    """Template at the registration spacing, its brain mask and the brain dilated by 4 mm."""
+def _template_brain() -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """The template (1 mm), its brain mask and the brain dilated by 4 mm."""
     t1, affine = template_volume()
     image = _to_sitk(t1, affine)
     brain = sitk.Cast(image > BRAIN_LEVEL, sitk.sitkUInt8)
-    dilated = sitk.BinaryDilate(brain, [HEAD_MASK_DILATION_MM] * 3)  # 1 mm voxels
+    return image, brain, sitk.BinaryDilate(brain, [HEAD_MASK_DILATION_MM] * 3)  # 1 mm voxels
+
+
+@lru_cache(maxsize=1)
+def _template_images() -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """Template at the registration spacing, its brain mask and the brain dilated by 4 mm."""
+    image, brain, dilated = _template_brain()
     coarse = _coarsen(image, REGISTRATION_SPACING_MM)
     nearest = sitk.sitkNearestNeighbor
     brain = sitk.Resample(brain, coarse, sitk.Transform(), nearest, 0)
@@ -171,13 +177,10 @@ def _template_images() -> tuple[sitk.Image, sitk.Image, sitk.Image]:
 @lru_cache(maxsize=4)
 def _lesion_region(shape: tuple[int, int, int], affine_bytes: bytes) -> torch.Tensor:
     """The template's brain dilated by 4 mm on a grid in MNI space: 1 where a lesion may lie."""
-    t1, template_affine = template_volume()
-    brain = sitk.Cast(_to_sitk(t1, template_affine) > BRAIN_LEVEL, sitk.sitkUInt8)
-    region = _array(sitk.BinaryDilate(brain, [HEAD_MASK_DILATION_MM] * 3)).astype(np.float32)
-    affine = np.frombuffer(affine_bytes).reshape(4, 4)
-    reference = _reference(shape, affine)
+    region = sitk.Cast(_template_brain()[2], sitk.sitkFloat32)
+    reference = _reference(shape, np.frombuffer(affine_bytes).reshape(4, 4))
     # linear: a coarse voxel partly in the region counts (the region's edge stays generous)
-    on_grid = _resample(region, template_affine, reference, sitk.Transform(), True, 0.0)
+    on_grid = _array(sitk.Resample(region, reference, sitk.Transform(), sitk.sitkLinear, 0.0))
     return torch.from_numpy((on_grid > 0).astype(np.float32))
 
 
